@@ -1,0 +1,71 @@
+/*
+ * block.c - how a call waits: spin briefly, then park on a waitpoint.
+ *
+ * Spinning catches a peer that answers within microseconds without any
+ * syscall. After spin_ns we park on the waitpoint's futex word, one slice
+ * (<= SHMRING_SLICE_NS) at a time, re-checking between slices whether our
+ * handle was closed and whether the peer is still there.
+ *
+ * The sleeper's protocol, which pairs with shmring_notify():
+ *   seq = load(seq); waiters++; fence; if ready: done; park(seq); waiters--
+ * Reading seq before the re-check means a wake that happens after the
+ * re-check changes seq, and the park returns at once.
+ */
+#include "internal.h"
+
+static int spin(shmring_ring *r, shmring_ready_fn ready, int64_t until) {
+    for (uint32_t i = 1;; i++) {
+        int rc = ready(r);
+        if (rc != 0)
+            return rc;
+        shmring_cpu_relax();
+        if ((i & 63) == 0 && shmring_now_ns() >= until)
+            return 0;
+    }
+}
+
+static int park_once(shmring_ring *r, shmring_waitpoint *wp, shmring_ready_fn ready,
+                     int64_t deadline) {
+    /* acquire: pairs with the notifier's release bump; if we read its new
+     * value, its index store is visible to ready() below */
+    uint32_t seq = atomic_load_explicit(&wp->seq, memory_order_acquire);
+    /* relaxed: ordered by the fence that follows */
+    atomic_fetch_add_explicit(&wp->waiters, 1, memory_order_relaxed);
+    /* seq_cst: pairs with the fence in shmring_notify() (see internal.h) */
+    atomic_thread_fence(memory_order_seq_cst);
+    int rc = ready(r);
+    if (rc == 0) {
+        int64_t left = deadline - shmring_now_ns();
+        if (left > 0)
+            rc = shmring_park(&wp->seq, seq, left < SHMRING_SLICE_NS ? left : SHMRING_SLICE_NS);
+        else
+            rc = SHMRING_ETIMEDOUT;
+    }
+    /* relaxed: only a hint for notifiers; a late decrement costs one syscall */
+    atomic_fetch_sub_explicit(&wp->waiters, 1, memory_order_relaxed);
+    return rc;
+}
+
+int shmring_block(shmring_ring *r, shmring_waitpoint *wp, shmring_ready_fn ready,
+                  int64_t timeout_ns) {
+    int rc = ready(r);
+    if (rc != 0)
+        return rc > 0 ? SHMRING_OK : rc;
+    if (timeout_ns == 0) {
+        rc = shmring_peer_status(r);
+        return rc != SHMRING_OK ? rc : SHMRING_EAGAIN;
+    }
+    int64_t start = shmring_now_ns();
+    int64_t deadline = timeout_ns < 0 ? INT64_MAX : start + timeout_ns;
+    int64_t spin_until = start + r->spin_ns < deadline ? start + r->spin_ns : deadline;
+    rc = spin(r, ready, spin_until);
+    while (rc == 0) {
+        if (shmring_is_closed(r))
+            return SHMRING_ECLOSED;
+        rc = shmring_peer_status(r);
+        if (rc != SHMRING_OK)
+            return rc;
+        rc = park_once(r, wp, ready, deadline);
+    }
+    return rc > 0 ? SHMRING_OK : rc;
+}

@@ -1,0 +1,256 @@
+/*
+ * ends.c - who holds each end of a ring, and when an end is closed.
+ *
+ * An end (sender or receiver) may be held by several processes: a parent
+ * hands it to a child, a forked child inherits it. Each process holding
+ * copies has an entry {pid, copies, start time} in the end's holder table.
+ * A copy counts from the moment it is exported (pickled): the exporter's
+ * entry carries it until the importing process moves it to its own entry.
+ *
+ * An end is CLOSED when no entry holds a copy any more, or when every
+ * process holding one has died. Either the last closer or a peer that finds
+ * the holders dead makes that transition, exactly once (CAS on `state`).
+ * Whoever closes the second end unlinks the segment's name.
+ *
+ * Entry word: (pid << 32) | copies. copies == 0 means free; CLAIMING marks
+ * an entry whose owner is still writing its start time.
+ */
+#include "internal.h"
+
+#define CLAIMING UINT32_C(0xffffffff)
+
+static inline uint32_t pid_of(uint64_t w) { return (uint32_t)(w >> 32); }
+static inline uint32_t copies_of(uint64_t w) { return (uint32_t)w; }
+static inline uint64_t entry(uint32_t pid, uint32_t copies) {
+    return ((uint64_t)pid << 32) | copies;
+}
+
+static bool holder_alive(shmring_holder *h) {
+    /* acquire: pairs with the release that published the entry, so the
+     * start time we read next belongs to this pid */
+    uint64_t w = atomic_load_explicit(&h->pid_copies, memory_order_acquire);
+    uint32_t copies = copies_of(w);
+    if (copies == 0)
+        return false;
+    if (copies == CLAIMING)
+        return shmring_process_alive(pid_of(w), 0);
+    uint64_t start = atomic_load_explicit(&h->start_time, memory_order_relaxed);
+    return shmring_process_alive(pid_of(w), start);
+}
+
+/* Any copy at all, without asking the OS (cheap). */
+static bool end_has_copies(shmring_end *end) {
+    for (uint32_t i = 0; i < SHMRING_MAX_HOLDERS; i++) {
+        /* acquire: pairs with the release in add_own_copy/drop_copy */
+        if (copies_of(atomic_load_explicit(&end->holders[i].pid_copies, memory_order_acquire)))
+            return true;
+    }
+    return false;
+}
+
+static bool end_has_live_holder(shmring_end *end) {
+    for (uint32_t i = 0; i < SHMRING_MAX_HOLDERS; i++) {
+        if (holder_alive(&end->holders[i]))
+            return true;
+    }
+    return false;
+}
+
+/* Try to turn entry i from `seen` into ours, then publish it with one copy. */
+static bool claim_entry(shmring_holder *h, uint64_t seen, uint32_t pid, uint64_t start) {
+    /* acq_rel: we take over the entry; nobody else may claim it meanwhile */
+    if (!atomic_compare_exchange_strong_explicit(&h->pid_copies, &seen, entry(pid, CLAIMING),
+                                                 memory_order_acq_rel, memory_order_relaxed))
+        return false;
+    atomic_store_explicit(&h->start_time, start, memory_order_relaxed);
+    /* release: pairs with holder_alive()'s acquire; start_time is visible first */
+    atomic_store_explicit(&h->pid_copies, entry(pid, 1), memory_order_release);
+    return true;
+}
+
+/* Add one copy to this process's entry (finding or claiming one). */
+static int add_own_copy(shmring_end *end, uint32_t *index) {
+    uint32_t pid = shmring_self_pid();
+    uint64_t start = shmring_self_start_time();
+    for (uint32_t i = 0; i < SHMRING_MAX_HOLDERS; i++) {
+        shmring_holder *h = &end->holders[i];
+        uint64_t w = atomic_load_explicit(&h->pid_copies, memory_order_acquire);
+        while (pid_of(w) == pid && copies_of(w) != 0 && copies_of(w) < CLAIMING - 1 &&
+               atomic_load_explicit(&h->start_time, memory_order_relaxed) == start) {
+            /* release: our copy is visible before anything we do with the end */
+            if (atomic_compare_exchange_weak_explicit(&h->pid_copies, &w, w + 1,
+                                                      memory_order_release, memory_order_acquire)) {
+                *index = i;
+                return SHMRING_OK;
+            }
+        }
+    }
+    for (uint32_t i = 0; i < SHMRING_MAX_HOLDERS; i++) {
+        shmring_holder *h = &end->holders[i];
+        uint64_t w = atomic_load_explicit(&h->pid_copies, memory_order_acquire);
+        if (copies_of(w) == 0 && claim_entry(h, w, pid, start)) {
+            *index = i;
+            return SHMRING_OK;
+        }
+    }
+    /* Table full: take over an entry whose process died. */
+    for (uint32_t i = 0; i < SHMRING_MAX_HOLDERS; i++) {
+        shmring_holder *h = &end->holders[i];
+        uint64_t w = atomic_load_explicit(&h->pid_copies, memory_order_acquire);
+        if (!holder_alive(h) && claim_entry(h, w, pid, start)) {
+            *index = i;
+            return SHMRING_OK;
+        }
+    }
+    return SHMRING_EINUSE;
+}
+
+/* Remove one copy from entry `index` if it still belongs to (pid, start). */
+static bool drop_copy(shmring_end *end, uint32_t index, uint32_t pid, uint64_t start) {
+    if (index >= SHMRING_MAX_HOLDERS)
+        return false;
+    shmring_holder *h = &end->holders[index];
+    uint64_t w = atomic_load_explicit(&h->pid_copies, memory_order_acquire);
+    for (;;) {
+        uint32_t c = copies_of(w);
+        if (pid_of(w) != pid || c == 0 || c == CLAIMING ||
+            atomic_load_explicit(&h->start_time, memory_order_relaxed) != start)
+            return false; /* reclaimed after its process died: the copy went with it */
+        /* release: everything this copy did (messages sent) happens before
+         * a peer that sees the end closed */
+        if (atomic_compare_exchange_weak_explicit(&h->pid_copies, &w, w - 1, memory_order_release,
+                                                  memory_order_acquire))
+            return true;
+    }
+}
+
+void shmring_wake_everyone(shmring_header *hdr) {
+    /* release: a sleeper that reads the new seq sees the state change too */
+    atomic_fetch_add_explicit(&hdr->data_wait.seq, 1, memory_order_release);
+    atomic_fetch_add_explicit(&hdr->space_wait.seq, 1, memory_order_release);
+    shmring_wake_all(&hdr->data_wait.seq);
+    shmring_wake_all(&hdr->space_wait.seq);
+}
+
+/* Make end `role` CLOSED. Returns the number of closed ends if we made the
+ * transition (2 means: unlink now), 0 if someone else did. */
+static uint32_t mark_closed(shmring_header *hdr, int role) {
+    shmring_end *end = &hdr->ends[role];
+    uint32_t st = atomic_load_explicit(&end->state, memory_order_acquire);
+    while (st != SHMRING_END_CLOSED) {
+        /* acq_rel: pairs with the acquire load in shmring_peer_status() */
+        if (atomic_compare_exchange_weak_explicit(&end->state, &st, SHMRING_END_CLOSED,
+                                                  memory_order_acq_rel, memory_order_acquire)) {
+            /* acq_rel: the two closers agree on who is second */
+            uint32_t n = atomic_fetch_add_explicit(&hdr->control.closed_ends, 1,
+                                                   memory_order_acq_rel) + 1;
+            shmring_wake_everyone(hdr);
+            return n;
+        }
+    }
+    return 0;
+}
+
+int shmring_end_open(shmring_ring *r) {
+    shmring_end *end = &r->hdr->ends[r->role];
+    for (;;) {
+        /* acquire: pairs with mark_closed() and the NEW->OPEN CAS below */
+        uint32_t st = atomic_load_explicit(&end->state, memory_order_acquire);
+        if (st == SHMRING_END_CLOSED)
+            return SHMRING_EENDCLOSED;
+        if (st == SHMRING_END_OPEN) {
+            if (end_has_live_holder(end))
+                return SHMRING_EINUSE;
+            mark_closed(r->hdr, r->role); /* its holders all died */
+            return SHMRING_EENDCLOSED;
+        }
+        if (st != SHMRING_END_NEW)
+            return SHMRING_ECORRUPT;
+        /* Hold a copy before the end turns OPEN, so it never looks abandoned. */
+        int rc = add_own_copy(end, &r->holder);
+        if (rc != SHMRING_OK)
+            return rc;
+        /* acq_rel: only one opener wins a NEW end */
+        if (atomic_compare_exchange_strong_explicit(&end->state, &st, SHMRING_END_OPEN,
+                                                    memory_order_acq_rel, memory_order_acquire))
+            return SHMRING_OK;
+        drop_copy(end, r->holder, shmring_self_pid(), shmring_self_start_time());
+    }
+}
+
+int shmring_end_export(shmring_ring *r, shmring_origin *origin) {
+    shmring_end *end = &r->hdr->ends[r->role];
+    uint32_t pid = shmring_self_pid();
+    uint64_t start = shmring_self_start_time();
+    shmring_holder *h = &end->holders[r->holder];
+    uint64_t w = atomic_load_explicit(&h->pid_copies, memory_order_acquire);
+    for (;;) {
+        uint32_t c = copies_of(w);
+        if (pid_of(w) != pid || c == 0 || c >= CLAIMING - 1)
+            return SHMRING_ECORRUPT; /* our own entry was overwritten */
+        /* relaxed: the copy only has to exist before the handle travels, and
+         * it travels through a syscall (pipe, fork) that orders it */
+        if (atomic_compare_exchange_weak_explicit(&h->pid_copies, &w, w + 1, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            break;
+    }
+    origin->pid = pid;
+    origin->holder = r->holder;
+    origin->start_time = start;
+    return SHMRING_OK;
+}
+
+int shmring_end_import(shmring_ring *r, const shmring_origin *origin) {
+    shmring_end *end = &r->hdr->ends[r->role];
+    /* Our own copy first, then release the exporter's: the count never
+     * touches zero in between, so the peer cannot see the end closed. */
+    int rc = add_own_copy(end, &r->holder);
+    if (rc != SHMRING_OK)
+        return rc;
+    drop_copy(end, origin->holder, origin->pid, origin->start_time);
+    /* acquire: pairs with mark_closed() */
+    if (atomic_load_explicit(&end->state, memory_order_acquire) != SHMRING_END_OPEN) {
+        drop_copy(end, r->holder, shmring_self_pid(), shmring_self_start_time());
+        return SHMRING_EENDCLOSED; /* the exporter died before we arrived */
+    }
+    return SHMRING_OK;
+}
+
+bool shmring_end_release(shmring_ring *r) {
+    shmring_header *hdr = r->hdr;
+    shmring_end *end = &hdr->ends[r->role];
+    drop_copy(end, r->holder, shmring_self_pid(), shmring_self_start_time());
+    /* Copies of processes that died without closing (a forked child that
+     * exited, say) do not keep the end open. */
+    if (end_has_copies(end) && end_has_live_holder(end))
+        return false;
+    uint32_t closed = mark_closed(hdr, r->role);
+    /* The peer may have died unseen: then we close its end too. */
+    shmring_end *peer = shmring_peer_end(r);
+    if (closed == 1 && atomic_load_explicit(&peer->state, memory_order_acquire) == SHMRING_END_OPEN &&
+        !end_has_live_holder(peer))
+        closed = mark_closed(hdr, 1 - r->role);
+    return closed == 2;
+}
+
+int shmring_peer_status(shmring_ring *r) {
+    shmring_end *peer = shmring_peer_end(r);
+    /* acquire: pairs with mark_closed(); what the peer sent before closing
+     * is visible to the re-check the caller makes next */
+    uint32_t st = atomic_load_explicit(&peer->state, memory_order_acquire);
+    if (st == SHMRING_END_CLOSED)
+        return SHMRING_ECLOSED;
+    if (st > SHMRING_END_CLOSED)
+        return SHMRING_ECORRUPT;
+    if (st == SHMRING_END_NEW)
+        return SHMRING_OK;
+    int64_t now = shmring_now_ns();
+    if (now < r->next_liveness_ns)
+        return SHMRING_OK;
+    r->next_liveness_ns = now + SHMRING_LIVENESS_NS;
+    if (end_has_live_holder(peer))
+        return SHMRING_OK;
+    if (mark_closed(r->hdr, 1 - r->role) == 2)
+        shmring_segment_unlink(r->name);
+    return SHMRING_ECLOSED;
+}

@@ -1,0 +1,125 @@
+/*
+ * segment_posix.c - named shared memory on POSIX: shm_open + mmap.
+ *
+ * Segments are created with O_EXCL and mode 0600, and their memory is
+ * allocated up front (posix_fallocate on Linux), so a full /dev/shm fails
+ * here with ENOSPACE instead of killing a process with SIGBUS on first touch.
+ */
+#if !defined(_WIN32)
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Names are 1..SHMRING_NAME_MAX of [A-Za-z0-9._-]; we add the leading '/'. */
+int shmring_name_check(const char *name) {
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > SHMRING_NAME_MAX || name[0] == '.')
+        return SHMRING_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-';
+        if (!ok)
+            return SHMRING_EINVAL;
+    }
+    return SHMRING_OK;
+}
+
+static void os_name(const char *name, char out[SHMRING_NAME_MAX + 2]) {
+    out[0] = '/';
+    memcpy(out + 1, name, strlen(name) + 1);
+}
+
+static int error_from_errno(int err) {
+    switch (err) {
+    case ENOENT: return SHMRING_ENOENT;
+    case EEXIST: return SHMRING_EEXIST;
+    case ENOSPC: case ENOMEM: case EFBIG: return SHMRING_ENOSPACE;
+    default: errno = err; return SHMRING_ESYS;
+    }
+}
+
+static int reserve_memory(int fd, size_t size) {
+#if defined(__linux__)
+    int err = posix_fallocate(fd, 0, (off_t)size);
+    if (err == 0)
+        return SHMRING_OK;
+    if (err != EOPNOTSUPP && err != EINVAL)
+        return error_from_errno(err);
+#endif
+    /* Elsewhere (macOS allows one ftruncate on a shm object) size it only. */
+    if (ftruncate(fd, (off_t)size) != 0)
+        return error_from_errno(errno);
+    return SHMRING_OK;
+}
+
+static int map_fd(int fd, size_t size, shmring_segment *seg) {
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        return error_from_errno(errno);
+    seg->base = p;
+    seg->size = size;
+    return SHMRING_OK;
+}
+
+int shmring_segment_create(const char *name, size_t size, shmring_segment *seg) {
+    char path[SHMRING_NAME_MAX + 2];
+    os_name(name, path);
+    int fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    if (fd < 0)
+        return error_from_errno(errno);
+    int rc = reserve_memory(fd, size);
+    if (rc == SHMRING_OK)
+        rc = map_fd(fd, size, seg);
+    int saved = errno;
+    close(fd);
+    if (rc != SHMRING_OK)
+        shm_unlink(path);
+    errno = saved;
+    return rc;
+}
+
+int shmring_segment_attach(const char *name, shmring_segment *seg) {
+    char path[SHMRING_NAME_MAX + 2];
+    os_name(name, path);
+    int fd = shm_open(path, O_RDWR, 0);
+    if (fd < 0)
+        return error_from_errno(errno);
+    struct stat st;
+    int rc = SHMRING_OK;
+    if (fstat(fd, &st) != 0)
+        rc = error_from_errno(errno);
+    else if (st.st_size == 0)
+        rc = SHMRING_ENOTREADY; /* the creator has not sized it yet */
+    else if (st.st_size < (off_t)sizeof(uint64_t))
+        rc = SHMRING_ENOTSHMRING;
+    else
+        rc = map_fd(fd, (size_t)st.st_size, seg);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
+void shmring_segment_detach(shmring_segment *seg) {
+    if (seg->base != NULL)
+        munmap(seg->base, seg->size);
+    seg->base = NULL;
+    seg->size = 0;
+}
+
+int shmring_segment_unlink(const char *name) {
+    char path[SHMRING_NAME_MAX + 2];
+    os_name(name, path);
+    if (shm_unlink(path) != 0)
+        return error_from_errno(errno);
+    return SHMRING_OK;
+}
+
+#endif /* !_WIN32 */

@@ -1,0 +1,134 @@
+/*
+ * shmring.h - the public C API of shmring: message rings over named shared
+ * memory, usable from C as it is (no Python headers anywhere in csrc/).
+ *
+ * A ring lives in a named segment. shmring_create() makes and initialises
+ * one; shmring_open() opens one end of it (sender or receiver) in this
+ * process and returns a handle. Every call returns 0 (or a length) on success
+ * and a negative SHMRING_E* code on failure; shmring_strerror() names it.
+ *
+ * Copies of an end: an end may be held by several processes (a parent that
+ * hands it to a child, say). shmring_export() counts a new copy before it
+ * travels; shmring_import() in the receiving process takes it over. An end
+ * closes when its last copy closes or every process holding one has died.
+ *
+ * Threads: one handle may be closed from another thread while a call on it
+ * is blocked; the blocked call then returns SHMRING_ECLOSED. The memory of a
+ * handle stays valid until shmring_free(). Otherwise a handle is used by one
+ * thread at a time (it is one side of a single-producer single-consumer ring).
+ *
+ * Timeouts are in nanoseconds: 0 never blocks, negative waits for ever.
+ * Blocking calls return SHMRING_EINTR when a signal interrupts them, so a
+ * caller can run its handlers (Python's Ctrl-C) and call again.
+ */
+#ifndef SHMRING_H
+#define SHMRING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum shmring_error {
+    SHMRING_OK = 0,
+    SHMRING_EAGAIN = -1,      /* timeout 0 and the call would block */
+    SHMRING_ETIMEDOUT = -2,   /* the timeout passed */
+    SHMRING_ECLOSED = -3,     /* the peer end closed or died (after draining), or this handle is closed */
+    SHMRING_EINTR = -4,       /* a signal arrived; call again */
+    SHMRING_ETOOBIG = -5,     /* message larger than the ring's max_message_size */
+    SHMRING_ENOBUFS = -6,     /* receive buffer smaller than the next message; nothing consumed */
+    SHMRING_ECORRUPT = -7,    /* a value in the segment is impossible: a buggy or hostile peer */
+    SHMRING_ENOENT = -8,      /* no segment of that name */
+    SHMRING_EEXIST = -9,      /* a segment of that name already exists */
+    SHMRING_ENOTSHMRING = -10,/* the segment is not a shmring segment */
+    SHMRING_EVERSION = -11,   /* made by an incompatible layout version */
+    SHMRING_ENOTREADY = -12,  /* exists, but its creator has not finished initialising it */
+    SHMRING_EINUSE = -13,     /* that end is already held by a live process */
+    SHMRING_EINVAL = -14,     /* bad argument (name, capacity, role, kind) */
+    SHMRING_ESYS = -15,       /* an OS call failed: see errno */
+    SHMRING_EKIND = -16,      /* the segment holds another kind of ring */
+    SHMRING_ENOSPACE = -17,   /* no room for the segment (e.g. /dev/shm full) */
+    SHMRING_EENDCLOSED = -18, /* that end was already closed for good */
+};
+
+enum shmring_role_id { SHMRING_ROLE_SENDER = 0, SHMRING_ROLE_RECEIVER = 1 };
+
+enum shmring_kind { SHMRING_KIND_SPSC = 1, SHMRING_KIND_MPMC = 2 };
+
+/* Longest accepted name, without the leading '/' (macOS allows 31 with it). */
+#define SHMRING_NAME_MAX 30
+
+#define SHMRING_MIN_CAPACITY (UINT64_C(1) << 10)
+#define SHMRING_MAX_CAPACITY (UINT64_C(1) << 32)
+
+typedef struct shmring_ring shmring_ring;
+
+/* Where a copy of an end came from: filled by export, consumed by import. */
+typedef struct shmring_origin {
+    uint32_t pid;
+    uint32_t holder;
+    uint64_t start_time;
+} shmring_origin;
+
+const char *shmring_strerror(int code);
+
+/* Largest payload a ring of `capacity` bytes carries: capacity/2 - 8. */
+uint64_t shmring_spsc_max_message_size(uint64_t capacity);
+
+/* Create and initialise an SPSC segment; capacity is a power of two within
+ * [SHMRING_MIN_CAPACITY, SHMRING_MAX_CAPACITY]. Both ends start unopened. */
+int shmring_spsc_create(const char *name, uint64_t capacity);
+
+/* Open `role` of the ring `name` in this process; fails with EINUSE if a
+ * live process holds it, EENDCLOSED if it was closed. */
+int shmring_open(const char *name, int role, int kind, shmring_ring **out);
+
+/* Count one more copy of this handle's end, held by this process until
+ * shmring_import() in the receiving process takes it over. */
+int shmring_export(shmring_ring *r, shmring_origin *origin);
+
+/* Open the end a copy was exported from, taking over that copy. */
+int shmring_import(const char *name, int role, int kind, const shmring_origin *origin,
+                   shmring_ring **out);
+
+/* In a child after fork(): the handle was copied with the process; make the
+ * copy this process's own (the parent must have exported it before forking). */
+int shmring_adopt_after_fork(shmring_ring *r, const shmring_origin *origin);
+
+/* Drop this copy. The last copy of an end closes it and wakes the peer; when
+ * both ends are closed, the name is unlinked. Idempotent. */
+int shmring_close(shmring_ring *r);
+
+/* Release the handle's memory and mapping. Call after close, once no other
+ * thread can be inside a call on it. */
+void shmring_free(shmring_ring *r);
+
+/* Remove a segment's name (the memory goes when the last mapping does). */
+int shmring_unlink(const char *name);
+
+/* Send one message: 0 or an error. */
+int shmring_spsc_send(shmring_ring *r, const void *data, size_t len, int64_t timeout_ns);
+
+/* Receive one message into buf: its length (>= 0) or an error. With
+ * SHMRING_ENOBUFS the message stays; shmring_spsc_peek() shows its size. */
+int64_t shmring_spsc_recv(shmring_ring *r, void *buf, size_t cap, int64_t timeout_ns);
+
+/* Point at the next message in place, without consuming it; then call
+ * shmring_spsc_consume(). The bytes stay valid until then. */
+int shmring_spsc_peek(shmring_ring *r, const void **data, size_t *len, int64_t timeout_ns);
+int shmring_spsc_consume(shmring_ring *r);
+
+/* Facts about an open handle. */
+uint64_t shmring_capacity(const shmring_ring *r);
+uint64_t shmring_max_message_size(const shmring_ring *r);
+const char *shmring_name(const shmring_ring *r);
+
+/* Spin this long (ns) before parking in a blocking call; default 50 us. */
+void shmring_set_spin(shmring_ring *r, int64_t spin_ns);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SHMRING_H */

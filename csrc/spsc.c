@@ -1,0 +1,223 @@
+/*
+ * spsc.c - one sender, one receiver, variable-length messages.
+ *
+ * head and tail are monotonic 64-bit byte positions (they never wrap; the
+ * offset in the ring is pos & mask). Only the sender writes head, only the
+ * receiver writes tail, each with one release store per operation. Records
+ * are 8-byte aligned {length, type} headers followed by the payload, and
+ * always contiguous: a message that would straddle the end of the ring is
+ * preceded by a padding record covering the rest of the ring, published in
+ * the same head store.
+ *
+ * Everything read from the segment is checked before use: the other side
+ * may be buggy or hostile, and must never make us read or write outside the
+ * data area or loop for ever. A bad value returns SHMRING_ECORRUPT.
+ */
+#include "internal.h"
+
+#include <string.h>
+
+static inline uint64_t record_bytes(uint64_t len) {
+    return (sizeof(shmring_record) + len + SHMRING_RECORD_ALIGN - 1) &
+           ~(uint64_t)(SHMRING_RECORD_ALIGN - 1);
+}
+
+/* Bytes a record of `rec` bytes takes from `head`: itself, plus padding to
+ * the end of the ring when it would not fit before the wrap. */
+static inline uint64_t bytes_needed(const shmring_ring *r, uint64_t head, uint64_t rec) {
+    uint64_t off = head & r->mask;
+    return off + rec <= r->capacity ? rec : (r->capacity - off) + rec;
+}
+
+/* ---- sender ----------------------------------------------------------- */
+
+/* Reload tail; 1 if `want` bytes are free after head, 0 if not yet. */
+static int refresh_tail(shmring_ring *r, uint64_t head, uint64_t want) {
+    /* acquire: pairs with the receiver's release store of tail, so it has
+     * finished reading the bytes we are about to overwrite */
+    uint64_t tail = atomic_load_explicit(&r->hdr->tail.pos, memory_order_acquire);
+    if (tail > head || head - tail > r->capacity)
+        return SHMRING_ECORRUPT;
+    r->cached_peer = tail;
+    return head + want - tail <= r->capacity;
+}
+
+static int ready_to_send(shmring_ring *r) {
+    /* relaxed: only this side writes head */
+    uint64_t head = atomic_load_explicit(&r->hdr->head.pos, memory_order_relaxed);
+    return refresh_tail(r, head, r->want);
+}
+
+static void write_message(shmring_ring *r, uint64_t head, const void *data, size_t len,
+                          uint64_t padding) {
+    uint64_t off = head & r->mask;
+    if (padding != 0) {
+        shmring_record pad = {(uint32_t)(padding - sizeof pad), SHMRING_RECORD_PADDING};
+        memcpy(r->data + off, &pad, sizeof pad);
+        off = 0;
+    }
+    shmring_record rec = {(uint32_t)len, SHMRING_RECORD_MESSAGE};
+    memcpy(r->data + off, &rec, sizeof rec);
+    if (len != 0)
+        memcpy(r->data + off + sizeof rec, data, len);
+}
+
+int shmring_spsc_send(shmring_ring *r, const void *data, size_t len, int64_t timeout_ns) {
+    if (shmring_is_closed(r))
+        return SHMRING_ECLOSED;
+    if (r->role != SHMRING_ROLE_SENDER)
+        return SHMRING_EINVAL;
+    if (len > r->max_message)
+        return SHMRING_ETOOBIG;
+    shmring_header *hdr = r->hdr;
+    /* relaxed: a fail-fast hint; a blocked send re-checks with acquire */
+    if (atomic_load_explicit(&hdr->ends[SHMRING_ROLE_RECEIVER].state, memory_order_relaxed) ==
+        SHMRING_END_CLOSED)
+        return SHMRING_ECLOSED;
+    /* relaxed: only this side writes head */
+    uint64_t head = atomic_load_explicit(&hdr->head.pos, memory_order_relaxed);
+    if (head % SHMRING_RECORD_ALIGN != 0)
+        return SHMRING_ECORRUPT;
+    uint64_t rec = record_bytes(len);
+    uint64_t need = bytes_needed(r, head, rec);
+    /* Unsigned arithmetic: a stale or bogus cache reads as "too full". */
+    if (head + need - r->cached_peer > r->capacity) {
+        int rc = refresh_tail(r, head, need);
+        if (rc == 0) {
+            r->want = need;
+            rc = shmring_block(r, &hdr->space_wait, ready_to_send, timeout_ns);
+        }
+        if (rc < 0)
+            return rc;
+    }
+    write_message(r, head, data, len, need - rec);
+    /* release: pairs with the receiver's acquire load of head; the record
+     * (and any padding) is written before it becomes visible */
+    atomic_store_explicit(&hdr->head.pos, head + need, memory_order_release);
+    shmring_notify(&hdr->data_wait);
+    return SHMRING_OK;
+}
+
+/* ---- receiver --------------------------------------------------------- */
+
+typedef struct found_record {
+    uint64_t payload; /* offset of the payload in the data area */
+    uint64_t length;
+    uint64_t consume; /* bytes from tail to the end of this record */
+} found_record;
+
+/* Reload head; bytes available after tail (0 if empty) or an error. */
+static int64_t refresh_head(shmring_ring *r, uint64_t tail) {
+    /* acquire: pairs with the sender's release store of head; the records
+     * up to it are fully written */
+    uint64_t head = atomic_load_explicit(&r->hdr->head.pos, memory_order_acquire);
+    if (head < tail || head - tail > r->capacity)
+        return SHMRING_ECORRUPT;
+    r->cached_peer = head;
+    return (int64_t)(head - tail);
+}
+
+static int ready_to_recv(shmring_ring *r) {
+    /* relaxed: only this side writes tail */
+    uint64_t tail = atomic_load_explicit(&r->hdr->tail.pos, memory_order_relaxed);
+    int64_t avail = refresh_head(r, tail);
+    return avail < 0 ? (int)avail : avail > 0;
+}
+
+/* Locate the next message: 1 found, 0 empty, < 0 corrupt. */
+static int next_record(shmring_ring *r, found_record *out) {
+    /* relaxed: only this side writes tail */
+    uint64_t tail = atomic_load_explicit(&r->hdr->tail.pos, memory_order_relaxed);
+    if (tail % SHMRING_RECORD_ALIGN != 0)
+        return SHMRING_ECORRUPT;
+    uint64_t avail = r->cached_peer - tail;
+    if (avail == 0 || avail > r->capacity) {
+        int64_t fresh = refresh_head(r, tail);
+        if (fresh <= 0)
+            return (int)fresh;
+        avail = (uint64_t)fresh;
+    }
+    uint64_t off = tail & r->mask, skip = 0;
+    shmring_record rec;
+    memcpy(&rec, r->data + off, sizeof rec); /* off <= capacity - 8: tail is aligned */
+    if (rec.type == SHMRING_RECORD_PADDING) {
+        skip = r->capacity - off;
+        if (rec.length != skip - sizeof rec || avail <= skip)
+            return SHMRING_ECORRUPT;
+        off = 0;
+        memcpy(&rec, r->data, sizeof rec);
+    }
+    if (rec.type != SHMRING_RECORD_MESSAGE || rec.length > r->max_message)
+        return SHMRING_ECORRUPT;
+    uint64_t bytes = record_bytes(rec.length);
+    if (off + bytes > r->capacity || skip + bytes > avail)
+        return SHMRING_ECORRUPT;
+    out->payload = off + sizeof rec;
+    out->length = rec.length;
+    out->consume = skip + bytes;
+    return 1;
+}
+
+/* The next record, waiting for one if the ring is empty. Messages sent
+ * before the sender closed are still delivered; then SHMRING_ECLOSED. */
+static int wait_record(shmring_ring *r, found_record *out, int64_t timeout_ns) {
+    if (shmring_is_closed(r))
+        return SHMRING_ECLOSED;
+    if (r->role != SHMRING_ROLE_RECEIVER)
+        return SHMRING_EINVAL;
+    int rc = next_record(r, out);
+    if (rc != 0)
+        return rc < 0 ? rc : SHMRING_OK;
+    rc = shmring_block(r, &r->hdr->data_wait, ready_to_recv, timeout_ns);
+    if (rc == SHMRING_OK || (rc == SHMRING_ECLOSED && !shmring_is_closed(r))) {
+        /* After the acquire load of the peer's CLOSED state, one more look
+         * sees everything it sent before closing. */
+        int found = next_record(r, out);
+        if (found != 0)
+            return found < 0 ? found : SHMRING_OK;
+    }
+    return rc == SHMRING_OK ? SHMRING_ECORRUPT : rc; /* "ready" but nothing there */
+}
+
+static void release_record(shmring_ring *r, uint64_t consume) {
+    /* relaxed: only this side writes tail */
+    uint64_t tail = atomic_load_explicit(&r->hdr->tail.pos, memory_order_relaxed);
+    /* release: pairs with the sender's acquire load of tail; we are done
+     * reading the record before the sender may overwrite it */
+    atomic_store_explicit(&r->hdr->tail.pos, tail + consume, memory_order_release);
+    shmring_notify(&r->hdr->space_wait);
+}
+
+int64_t shmring_spsc_recv(shmring_ring *r, void *buf, size_t cap, int64_t timeout_ns) {
+    found_record rec;
+    int rc = wait_record(r, &rec, timeout_ns);
+    if (rc != SHMRING_OK)
+        return rc;
+    if (rec.length > cap)
+        return SHMRING_ENOBUFS;
+    if (rec.length != 0)
+        memcpy(buf, r->data + rec.payload, rec.length);
+    release_record(r, rec.consume);
+    return (int64_t)rec.length;
+}
+
+int shmring_spsc_peek(shmring_ring *r, const void **data, size_t *len, int64_t timeout_ns) {
+    found_record rec;
+    int rc = wait_record(r, &rec, timeout_ns);
+    if (rc != SHMRING_OK)
+        return rc;
+    *data = r->data + rec.payload;
+    *len = (size_t)rec.length;
+    r->peeked = rec.consume;
+    return SHMRING_OK;
+}
+
+int shmring_spsc_consume(shmring_ring *r) {
+    if (shmring_is_closed(r))
+        return SHMRING_ECLOSED;
+    if (r->role != SHMRING_ROLE_RECEIVER || r->peeked == 0)
+        return SHMRING_EINVAL;
+    release_record(r, r->peeked);
+    r->peeked = 0;
+    return SHMRING_OK;
+}

@@ -1,0 +1,420 @@
+"""The shared-memory transport: the C ring of csrc/, bound with cffi.
+
+Hot paths make one C call per message: ``send`` passes a ``bytes`` object's
+own memory to C (other buffers through ``ffi.from_buffer``); ``recv`` copies
+into a reusable scratch buffer and builds the ``bytes`` from it. Blocking
+calls wait in C for at most one slice (50 ms) at a time, so Python can run
+signal handlers (Ctrl-C) between slices and the channel stays usable.
+
+Copies of an end: pickling an endpoint counts a new copy at once (so a
+parent may close its own right after ``Process.start()``); the process that
+unpickles it takes the copy over. ``os.fork()`` does the same for every open
+endpoint. An end closes when its last copy closes or its holders all die.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import secrets
+import time
+import weakref
+
+from .._core import ffi, lib
+from ..channel import (
+    AlreadyExists,
+    BufferTooSmall,
+    ChannelError,
+    Closed,
+    Corrupt,
+    IncompatibleVersion,
+    InUse,
+    MessageTooLarge,
+    NotFound,
+    Receiver,
+    Sender,
+    Timeout,
+    check_timeout,
+)
+
+DEFAULT_CAPACITY = 1 << 20
+DEFAULT_SPIN_US = 50
+SLICE_NS = 50_000_000
+SCRATCH_BYTES = 64 * 1024
+NOT_READY_WAIT = 2.0  # seconds open() waits for a creator to finish initialising
+
+_SENDER = lib.SHMRING_ROLE_SENDER
+_RECEIVER = lib.SHMRING_ROLE_RECEIVER
+_SPSC = lib.SHMRING_KIND_SPSC
+_EAGAIN = lib.SHMRING_EAGAIN
+_ENOBUFS = lib.SHMRING_ENOBUFS
+_KEEP_WAITING = (lib.SHMRING_EINTR, lib.SHMRING_ETIMEDOUT)
+_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,%d}" % (lib.SHMRING_NAME_MAX - 1))
+
+_send = lib.shmring_spsc_send
+_recv = lib.shmring_spsc_recv
+_unpack = ffi.unpack
+
+
+def _call_in_slices(call, timeout, rc=None):
+    """Call ``call(slice_ns)`` until it returns a final result.
+
+    ``rc`` is the result of a first try already made with a full slice and
+    no deadline (or None). Between slices the interpreter runs pending
+    signal handlers, so Ctrl-C raises KeyboardInterrupt here.
+    """
+    if timeout is None:
+        while rc is None or rc in _KEEP_WAITING:
+            rc = call(SLICE_NS)
+        return rc
+    end = time.monotonic() + check_timeout(timeout)
+    while True:
+        left_ns = int((end - time.monotonic()) * 1e9)
+        if left_ns <= 0:
+            rc = call(0)  # one last try that never blocks
+            return lib.SHMRING_ETIMEDOUT if rc == _EAGAIN else rc
+        rc = call(min(left_ns, SLICE_NS))
+        if rc not in _KEEP_WAITING:
+            return rc
+
+
+def _error(rc: int, address: str, what: str = "") -> Exception:
+    """The exception for a C error code."""
+    name = address.removeprefix("shm://")
+    if rc in (lib.SHMRING_ETIMEDOUT, _EAGAIN):
+        return Timeout(f"{what}() on {address} timed out")
+    if rc == lib.SHMRING_ECLOSED:
+        if what == "send":
+            return Closed(f"the receiver of {address} closed or died")
+        return Closed(f"the sender of {address} closed or died, and every message it sent was received")
+    if rc == lib.SHMRING_ECORRUPT:
+        return Corrupt(
+            f"{address}: the segment holds impossible values (a buggy or hostile process wrote to it); "
+            "close both ends and create a new ring"
+        )
+    if rc == lib.SHMRING_ENOENT:
+        return NotFound(f"no shared-memory ring named {name!r}; create it with create=True")
+    if rc == lib.SHMRING_EEXIST:
+        return AlreadyExists(
+            f"a shared-memory segment named {name!r} already exists; open it without create=True, "
+            f"or remove a leftover with shmring.unlink({address!r})"
+        )
+    if rc == lib.SHMRING_ENOTSHMRING:
+        return Corrupt(f"the shared-memory segment {name!r} is not a shmring segment")
+    if rc == lib.SHMRING_EVERSION:
+        return IncompatibleVersion(
+            f"{address} was made by a shmring with another memory layout; use the same shmring version on both sides"
+        )
+    if rc == lib.SHMRING_ENOTREADY:
+        return ChannelError(
+            f"{address} exists but its creator never finished initialising it (it may have died); "
+            f"remove it with shmring.unlink({address!r})"
+        )
+    if rc == lib.SHMRING_EINUSE:
+        return InUse(f"that end of {address} is already held by a live process (one sender and one receiver per ring)")
+    if rc == lib.SHMRING_EENDCLOSED:
+        return Closed(f"that end of {address} was closed for good; an end cannot be reopened, create a new ring")
+    if rc == lib.SHMRING_EKIND:
+        return ChannelError(f"{address} holds another kind of ring (mode='mpmc'?)")
+    if rc == lib.SHMRING_ENOSPACE:
+        return OSError(
+            errno.ENOSPC,
+            f"no room for the segment of {address} in shared memory (/dev/shm full? Docker: --shm-size); "
+            "free space or use a smaller capacity",
+        )
+    if rc == lib.SHMRING_ESYS:
+        return OSError(ffi.errno, f"{os.strerror(ffi.errno)} ({address})")
+    return ChannelError(f"{address}: {ffi.string(lib.shmring_strerror(rc)).decode()}")
+
+
+def _c_buffer(data):
+    """A C view of any C-contiguous buffer, without copying it."""
+    if isinstance(data, str):
+        raise TypeError("send() takes bytes-like data, not str; encode it first")
+    try:
+        return ffi.from_buffer(data)
+    except TypeError:
+        raise TypeError(
+            f"send() takes a C-contiguous bytes-like object (bytes, bytearray, memoryview, numpy array), "
+            f"not {type(data).__name__}"
+        ) from None
+    except (BufferError, ValueError) as e:
+        raise ValueError(f"send() needs a C-contiguous buffer: {e}; copy it first (bytes(x) or numpy.ascontiguousarray)") from None
+
+
+def _writable(buffer):
+    try:
+        return ffi.from_buffer(buffer, require_writable=True)
+    except (TypeError, BufferError, ValueError):
+        raise TypeError(
+            f"recv_into() needs a writable C-contiguous buffer (bytearray, memoryview, numpy array), "
+            f"not {type(buffer).__name__}"
+        ) from None
+
+
+# ---- copies of endpoints across fork() --------------------------------------
+
+_open_endpoints: weakref.WeakSet = weakref.WeakSet()
+
+
+def _before_fork():
+    for ep in list(_open_endpoints):
+        ep._fork_origin = ep._export() if not ep._closed else None
+
+
+def _after_fork_in_parent():
+    for ep in list(_open_endpoints):
+        ep._fork_origin = None  # the copy counted before the fork is the child's now
+
+
+def _after_fork_in_child():
+    for ep in list(_open_endpoints):
+        origin, ep._fork_origin = ep._fork_origin, None
+        if origin is not None and lib.shmring_adopt_after_fork(ep._h, origin) != 0:
+            ep._closed = True  # the child could not join; its copy stays unusable
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
+    )
+
+
+# ---- endpoints ----------------------------------------------------------------
+
+
+class _ShmEndpoint:
+    """State shared by the shm Sender and Receiver."""
+
+    _role: int
+
+    def _setup(self, handle, name: str, spin_us: float):
+        self._h = ffi.gc(handle, lib.shmring_free)
+        self._name = name
+        self._spin_us = spin_us
+        self._fork_origin = None
+        self.address = f"shm://{name}"
+        self.capacity = lib.shmring_capacity(handle)
+        self.max_message_size = lib.shmring_max_message_size(handle)
+        lib.shmring_set_spin(handle, int(spin_us * 1000))
+        _open_endpoints.add(self)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            _open_endpoints.discard(self)
+            lib.shmring_close(self._h)  # memory goes when the handle is collected
+
+    def _export(self):
+        origin = ffi.new("shmring_origin *")
+        rc = lib.shmring_export(self._h, origin)
+        if rc != 0:
+            raise _error(rc, self.address, "pickle")
+        return origin
+
+    def __reduce__(self):
+        self._check_open("pickle")
+        o = self._export()
+        return (_rebuild, (self._role, self._name, o.pid, o.holder, o.start_time, self._spin_us))
+
+    def _raise(self, rc: int, what: str):
+        self._check_open(what)
+        raise _error(rc, self.address, what)
+
+
+class ShmSender(_ShmEndpoint, Sender):
+    """Sends into a shared-memory SPSC ring."""
+
+    _role = _SENDER
+
+    def send(self, data, *, timeout=None) -> None:
+        if type(data) is not bytes:
+            data = _c_buffer(data)
+        if timeout is None:
+            rc = _send(self._h, data, len(data), SLICE_NS)
+            if rc == 0:
+                return
+        else:
+            rc = None
+        self._send_slowly(data, timeout, rc)
+
+    def _send_slowly(self, data, timeout, rc):
+        h, n = self._h, len(data)
+        rc = _call_in_slices(lambda ns: _send(h, data, n, ns), timeout, rc)
+        if rc == lib.SHMRING_ETOOBIG:
+            raise MessageTooLarge(
+                f"a message of {n} bytes exceeds max_message_size {self.max_message_size} of {self.address}; "
+                "use a ring with a larger capacity (max_message_size = capacity/2 - 8)"
+            )
+        if rc != 0:
+            self._raise(rc, "send")
+
+
+class ShmReceiver(_ShmEndpoint, Receiver):
+    """Receives from a shared-memory SPSC ring."""
+
+    _role = _RECEIVER
+
+    def _setup(self, handle, name, spin_us):
+        super()._setup(handle, name, spin_us)
+        self._scratch_len = min(SCRATCH_BYTES, self.max_message_size)
+        self._scratch = ffi.new("char[]", self._scratch_len)
+        self._peek_ptr = ffi.new("void **")
+        self._peek_len = ffi.new("size_t *")
+
+    def recv(self, *, timeout=None) -> bytes:
+        if timeout is None:
+            n = _recv(self._h, self._scratch, self._scratch_len, SLICE_NS)
+            if n >= 0:
+                return _unpack(self._scratch, n)
+        else:
+            n = None
+        return self._recv_slowly(timeout, n)
+
+    def _recv_slowly(self, timeout, n) -> bytes:
+        h, scratch, cap = self._h, self._scratch, self._scratch_len
+        n = _call_in_slices(lambda ns: _recv(h, scratch, cap, ns), timeout, n)
+        if n >= 0:
+            return _unpack(scratch, n)
+        if n == _ENOBUFS:  # larger than the scratch buffer: copy it straight out of the ring
+            length = self._peek()
+            data = _unpack(ffi.cast("char *", self._peek_ptr[0]), length)
+            lib.shmring_spsc_consume(h)
+            return data
+        self._raise(n, "recv")
+
+    def recv_into(self, buffer, *, timeout=None) -> int:
+        buf = _writable(buffer)
+        h, cap = self._h, len(buf)
+        n = _call_in_slices(lambda ns: _recv(h, buf, cap, ns), timeout)
+        if n >= 0:
+            return n
+        if n == _ENOBUFS:
+            needed = self._peek()
+            raise BufferTooSmall(
+                f"recv_into() got a buffer of {cap} bytes for a message of {needed}; "
+                "it stays queued: call again with a larger buffer",
+                needed,
+            )
+        self._raise(n, "recv_into")
+
+    def _peek(self) -> int:
+        """Length of the next message, which is known to be there."""
+        rc = lib.shmring_spsc_peek(self._h, self._peek_ptr, self._peek_len, 0)
+        if rc != 0:
+            self._raise(rc, "recv")
+        return self._peek_len[0]
+
+
+def _endpoint(handle, role: int, name: str, spin_us: float):
+    cls = ShmSender if role == _SENDER else ShmReceiver
+    ep = cls.__new__(cls)
+    ep._setup(handle, name, spin_us)
+    return ep
+
+
+def _rebuild(role, name, pid, holder, start_time, spin_us):
+    """Unpickle an endpoint: map the ring and take over the exported copy."""
+    origin = ffi.new("shmring_origin *", {"pid": pid, "holder": holder, "start_time": start_time})
+    out = ffi.new("shmring_ring **")
+    rc = lib.shmring_import(name.encode(), role, _SPSC, origin, out)
+    if rc != 0:
+        raise _error(rc, f"shm://{name}", "unpickle")
+    return _endpoint(out[0], role, name, spin_us)
+
+
+# ---- making and opening rings ---------------------------------------------------
+
+
+def _check_capacity(capacity) -> int:
+    if isinstance(capacity, bool) or not isinstance(capacity, int):
+        raise TypeError(f"capacity must be an int (bytes), not {type(capacity).__name__}")
+    lo, hi = lib.SHMRING_MIN_CAPACITY, lib.SHMRING_MAX_CAPACITY
+    if not lo <= capacity <= hi or capacity & (capacity - 1):
+        raise ValueError(f"capacity must be a power of two from {lo} to {hi} bytes (e.g. 1 << 20), got {capacity}")
+    return capacity
+
+
+def _check_spin(spin_us) -> float:
+    if isinstance(spin_us, bool) or not isinstance(spin_us, (int, float)) or not spin_us >= 0:
+        raise ValueError(f"spin_us must be a number of microseconds >= 0, got {spin_us!r}")
+    return spin_us
+
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(
+            f"a shm ring name is 1 to {lib.SHMRING_NAME_MAX} characters of letters, digits, '.', '_' and '-' "
+            f"(not starting with '.'), got {name!r}"
+        )
+    return name
+
+
+def _check_mode(mode) -> None:
+    if mode != "spsc":
+        raise ValueError(f"mode must be 'spsc', got {mode!r}")
+
+
+def _create(name: str, capacity: int) -> None:
+    rc = lib.shmring_spsc_create(name.encode(), capacity)
+    if rc != 0:
+        raise _error(rc, f"shm://{name}", "create")
+
+
+def _open_end(name: str, role: int, spin_us: float):
+    out = ffi.new("shmring_ring **")
+    give_up = time.monotonic() + NOT_READY_WAIT
+    while True:
+        rc = lib.shmring_open(name.encode(), role, _SPSC, out)
+        if rc != lib.SHMRING_ENOTREADY or time.monotonic() > give_up:
+            break
+        time.sleep(0.001)  # the creator is between sizing the segment and writing its header
+    if rc != 0:
+        raise _error(rc, f"shm://{name}", "open")
+    return _endpoint(out[0], role, name, spin_us)
+
+
+def pair(*, capacity: int = DEFAULT_CAPACITY, spin_us: float = DEFAULT_SPIN_US, mode: str = "spsc"):
+    """A new anonymous ring: (Sender, Receiver). The segment is unlinked when both ends close."""
+    _check_mode(mode)
+    capacity, spin_us = _check_capacity(capacity), _check_spin(spin_us)
+    name = "shmr-" + secrets.token_hex(8)
+    _create(name, capacity)
+    try:
+        tx = _open_end(name, _SENDER, spin_us)
+        rx = _open_end(name, _RECEIVER, spin_us)
+    except BaseException:
+        unlink(name)
+        raise
+    return tx, rx
+
+
+def open(name: str, direction: str, *, create: bool = False, capacity: int | None = None,
+         spin_us: float = DEFAULT_SPIN_US, mode: str = "spsc"):
+    """Open one end of the named ring ``name`` ("w": Sender, "r": Receiver)."""
+    _check_name(name)
+    _check_mode(mode)
+    spin_us = _check_spin(spin_us)
+    role = {"w": _SENDER, "r": _RECEIVER}.get(direction)
+    if role is None:
+        raise ValueError(f"the second argument must be 'w' (send) or 'r' (receive), got {direction!r}")
+    if create:
+        _create(name, _check_capacity(DEFAULT_CAPACITY if capacity is None else capacity))
+    try:
+        ep = _open_end(name, role, spin_us)
+    except BaseException:
+        if create:
+            unlink(name)
+        raise
+    if capacity is not None and ep.capacity != capacity:
+        ep.close()
+        raise ValueError(f"shm://{name} has capacity {ep.capacity}, not {capacity}")
+    return ep
+
+
+def unlink(name: str) -> None:
+    """Remove the name of a ring (processes that have it open keep it)."""
+    rc = lib.shmring_unlink(_check_name(name).encode())
+    if rc not in (0, lib.SHMRING_ENOENT):
+        raise _error(rc, f"shm://{name}", "unlink")
