@@ -3,6 +3,9 @@
 from setuptools import setup
 
 setup(
-    cffi_modules=["src/shmring/_ffi_build.py:ffibuilder"],
+    cffi_modules=[
+        "src/shmring/_ffi_build.py:ffibuilder",
+        "src/shmring/_ffi_build.py:fastpath_builder",
+    ],
     options={"bdist_wheel": {"py_limited_api": "cp310"}},
 )

@@ -1,10 +1,12 @@
 """The shared-memory transport: the C ring of csrc/, bound with cffi.
 
-Hot paths make one C call per message: ``send`` passes a ``bytes`` object's
-own memory to C (other buffers through ``ffi.from_buffer``); ``recv`` copies
-into a reusable scratch buffer and builds the ``bytes`` from it. Blocking
-calls wait in C for at most one slice (50 ms) at a time, so Python can run
-signal handlers (Ctrl-C) between slices and the channel stays usable.
+Hot paths first make one non-blocking C call that keeps the GIL
+(``_fastpath``): ``send`` passes a ``bytes`` object's own memory to C (other
+buffers through ``ffi.from_buffer``); ``recv`` copies into a reusable scratch
+buffer and builds the ``bytes`` from it. Only when that would block do they
+call ``_core``, which releases the GIL and waits in C for at most one slice
+(50 ms) at a time, so Python can run signal handlers (Ctrl-C) between
+slices and the channel stays usable.
 
 Copies of an end: pickling an endpoint counts a new copy at once (so a
 parent may close its own right after ``Process.start()``); the process that
@@ -15,6 +17,7 @@ endpoint. An end closes when its last copy closes or its holders all die.
 from __future__ import annotations
 
 import errno
+import multiprocessing.util
 import os
 import re
 import secrets
@@ -22,6 +25,7 @@ import time
 import weakref
 
 from .._core import ffi, lib
+from .._fastpath import lib as fastlib
 from ..channel import (
     AlreadyExists,
     BufferTooSmall,
@@ -52,20 +56,22 @@ _ENOBUFS = lib.SHMRING_ENOBUFS
 _KEEP_WAITING = (lib.SHMRING_EINTR, lib.SHMRING_ETIMEDOUT)
 _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,%d}" % (lib.SHMRING_NAME_MAX - 1))
 
+_try_send = fastlib.shmring_spsc_try_send
+_try_recv = fastlib.shmring_spsc_try_recv
 _send = lib.shmring_spsc_send
 _recv = lib.shmring_spsc_recv
 _unpack = ffi.unpack
 
 
-def _call_in_slices(call, timeout, rc=None):
+def _call_in_slices(call, timeout):
     """Call ``call(slice_ns)`` until it returns a final result.
 
-    ``rc`` is the result of a first try already made with a full slice and
-    no deadline (or None). Between slices the interpreter runs pending
-    signal handlers, so Ctrl-C raises KeyboardInterrupt here.
+    Between slices the interpreter runs pending signal handlers, so Ctrl-C
+    raises KeyboardInterrupt here with nothing sent or received.
     """
     if timeout is None:
-        while rc is None or rc in _KEEP_WAITING:
+        rc = call(SLICE_NS)
+        while rc in _KEEP_WAITING:
             rc = call(SLICE_NS)
         return rc
     end = time.monotonic() + check_timeout(timeout)
@@ -175,6 +181,15 @@ def _after_fork_in_child():
             ep._closed = True  # the child could not join; its copy stays unusable
 
 
+def _close_all_at_exit():
+    for ep in list(_open_endpoints):
+        ep.close()
+
+
+# Runs at interpreter exit and also in multiprocessing children, which end
+# with os._exit() and skip atexit: an end is closed, not merely abandoned.
+multiprocessing.util.Finalize(None, _close_all_at_exit, exitpriority=100)
+
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(
         before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
@@ -231,17 +246,12 @@ class ShmSender(_ShmEndpoint, Sender):
     def send(self, data, *, timeout=None) -> None:
         if type(data) is not bytes:
             data = _c_buffer(data)
-        if timeout is None:
-            rc = _send(self._h, data, len(data), SLICE_NS)
-            if rc == 0:
-                return
-        else:
-            rc = None
-        self._send_slowly(data, timeout, rc)
+        if _try_send(self._h, data, len(data)) != 0:
+            self._send_slowly(data, timeout)
 
-    def _send_slowly(self, data, timeout, rc):
+    def _send_slowly(self, data, timeout):
         h, n = self._h, len(data)
-        rc = _call_in_slices(lambda ns: _send(h, data, n, ns), timeout, rc)
+        rc = _call_in_slices(lambda ns: _send(h, data, n, ns), timeout)
         if rc == lib.SHMRING_ETOOBIG:
             raise MessageTooLarge(
                 f"a message of {n} bytes exceeds max_message_size {self.max_message_size} of {self.address}; "
@@ -260,23 +270,21 @@ class ShmReceiver(_ShmEndpoint, Receiver):
         super()._setup(handle, name, spin_us)
         self._scratch_len = min(SCRATCH_BYTES, self.max_message_size)
         self._scratch = ffi.new("char[]", self._scratch_len)
+        self._scratch_bytes = ffi.buffer(self._scratch)  # slicing it makes bytes: cheaper than ffi.unpack
         self._peek_ptr = ffi.new("void **")
         self._peek_len = ffi.new("size_t *")
 
     def recv(self, *, timeout=None) -> bytes:
-        if timeout is None:
-            n = _recv(self._h, self._scratch, self._scratch_len, SLICE_NS)
-            if n >= 0:
-                return _unpack(self._scratch, n)
-        else:
-            n = None
-        return self._recv_slowly(timeout, n)
-
-    def _recv_slowly(self, timeout, n) -> bytes:
-        h, scratch, cap = self._h, self._scratch, self._scratch_len
-        n = _call_in_slices(lambda ns: _recv(h, scratch, cap, ns), timeout, n)
+        n = _try_recv(self._h, self._scratch, self._scratch_len)
         if n >= 0:
-            return _unpack(scratch, n)
+            return self._scratch_bytes[:n]
+        return self._recv_slowly(timeout)
+
+    def _recv_slowly(self, timeout) -> bytes:
+        h, scratch, cap = self._h, self._scratch, self._scratch_len
+        n = _call_in_slices(lambda ns: _recv(h, scratch, cap, ns), timeout)
+        if n >= 0:
+            return self._scratch_bytes[:n]
         if n == _ENOBUFS:  # larger than the scratch buffer: copy it straight out of the ring
             length = self._peek()
             data = _unpack(ffi.cast("char *", self._peek_ptr[0]), length)
@@ -287,7 +295,9 @@ class ShmReceiver(_ShmEndpoint, Receiver):
     def recv_into(self, buffer, *, timeout=None) -> int:
         buf = _writable(buffer)
         h, cap = self._h, len(buf)
-        n = _call_in_slices(lambda ns: _recv(h, buf, cap, ns), timeout)
+        n = _try_recv(h, buf, cap)
+        if n == _EAGAIN:
+            n = _call_in_slices(lambda ns: _recv(h, buf, cap, ns), timeout)
         if n >= 0:
             return n
         if n == _ENOBUFS:
