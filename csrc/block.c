@@ -7,33 +7,46 @@
  * handle was closed and whether the peer is still there.
  *
  * The sleeper's protocol, which pairs with shmring_notify():
- *   seq = load(seq); waiters++; fence; if ready: done; park(seq); waiters--
+ *   seq = load(seq); wake_at = ...; waiters++; fence; if ready: done;
+ *   park(seq); waiters--
  * Reading seq before the re-check means a wake that happens after the
  * re-check changes seq, and the park returns at once.
  */
 #include "internal.h"
 
-static int spin(shmring_ring *r, shmring_ready_fn ready, int64_t until) {
+/*
+ * Poll ready() until it says so or `until` passes. A waiter that polls a
+ * line the other side keeps writing steals it on every read and slows the
+ * writer down, so the gap between polls doubles up to w->max_pauses pause
+ * instructions: a few for a receiver (each one adds to its latency), many
+ * for a sender waiting for space (where a microsecond does not matter).
+ */
+static int spin(shmring_ring *r, const shmring_wait *w, int64_t until) {
+    uint32_t pauses = 1;
     for (uint32_t i = 1;; i++) {
-        int rc = ready(r);
+        int rc = w->ready(r);
         if (rc != 0)
             return rc;
-        shmring_cpu_relax();
-        if ((i & 63) == 0 && shmring_now_ns() >= until)
+        for (uint32_t p = 0; p < pauses; p++)
+            shmring_cpu_relax();
+        if (pauses < w->max_pauses)
+            pauses *= 2;
+        if ((i & 15) == 0 && shmring_now_ns() >= until)
             return 0;
     }
 }
 
-static int park_once(shmring_ring *r, shmring_waitpoint *wp, shmring_ready_fn ready,
-                     int64_t deadline) {
+static int park_once(shmring_ring *r, const shmring_wait *w, int64_t deadline) {
+    shmring_waitpoint *wp = w->wp;
     /* acquire: pairs with the notifier's release bump; if we read its new
      * value, its index store is visible to ready() below */
     uint32_t seq = atomic_load_explicit(&wp->seq, memory_order_acquire);
-    /* relaxed: ordered by the fence that follows */
+    /* relaxed, both: ordered by the fence that follows */
+    atomic_store_explicit(&wp->wake_at, w->wake_at, memory_order_relaxed);
     atomic_fetch_add_explicit(&wp->waiters, 1, memory_order_relaxed);
     /* seq_cst: pairs with the fence in shmring_notify() (see internal.h) */
     atomic_thread_fence(memory_order_seq_cst);
-    int rc = ready(r);
+    int rc = w->ready(r);
     if (rc == 0) {
         int64_t left = deadline - shmring_now_ns();
         if (left > 0)
@@ -46,9 +59,8 @@ static int park_once(shmring_ring *r, shmring_waitpoint *wp, shmring_ready_fn re
     return rc;
 }
 
-int shmring_block(shmring_ring *r, shmring_waitpoint *wp, shmring_ready_fn ready,
-                  int64_t timeout_ns) {
-    int rc = ready(r);
+int shmring_block(shmring_ring *r, const shmring_wait *w, int64_t timeout_ns) {
+    int rc = w->ready(r);
     if (rc != 0)
         return rc > 0 ? SHMRING_OK : rc;
     if (timeout_ns == 0) {
@@ -58,14 +70,14 @@ int shmring_block(shmring_ring *r, shmring_waitpoint *wp, shmring_ready_fn ready
     int64_t start = shmring_now_ns();
     int64_t deadline = timeout_ns < 0 ? INT64_MAX : start + timeout_ns;
     int64_t spin_until = start + r->spin_ns < deadline ? start + r->spin_ns : deadline;
-    rc = spin(r, ready, spin_until);
+    rc = spin(r, w, spin_until);
     while (rc == 0) {
         if (shmring_is_closed(r))
             return SHMRING_ECLOSED;
         rc = shmring_peer_status(r);
         if (rc != SHMRING_OK)
             return rc;
-        rc = park_once(r, wp, ready, deadline);
+        rc = park_once(r, w, deadline);
     }
     return rc > 0 ? SHMRING_OK : rc;
 }

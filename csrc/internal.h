@@ -99,22 +99,31 @@ static inline shmring_end *shmring_peer_end(const shmring_ring *r) {
 /* A readiness test: 1 ready, 0 not yet, < 0 an error code. */
 typedef int (*shmring_ready_fn)(shmring_ring *r);
 
-/* Wait until ready(r) says so, the timeout passes (ETIMEDOUT), the peer is
- * gone or the handle closed (ECLOSED), or a signal arrives (EINTR). Parks on
- * `wp` for at most one slice per call to shmring_park(). */
-int shmring_block(shmring_ring *r, shmring_waitpoint *wp, shmring_ready_fn ready,
-                  int64_t timeout_ns);
+typedef struct shmring_wait {
+    shmring_waitpoint *wp;  /* where to sleep */
+    shmring_ready_fn ready; /* what we wait for */
+    uint64_t wake_at;       /* the other side's index at which ready() holds */
+    uint32_t max_pauses;    /* the longest gap between polls while spinning (block.c) */
+} shmring_wait;
+
+/* Wait until w->ready(r) says so, the timeout passes (ETIMEDOUT), the peer
+ * is gone or the handle closed (ECLOSED), or a signal arrives (EINTR). Parks
+ * for at most one slice per call to shmring_park(). */
+int shmring_block(shmring_ring *r, const shmring_wait *w, int64_t timeout_ns);
 
 /*
- * After publishing an index, wake the other side if it sleeps. The seq_cst
+ * After publishing index `pos`, wake the other side if it sleeps waiting
+ * for an index it has now reached (a hostile wake_at only delays a
+ * sleeper's own wake-up, by at most one slice). The seq_cst
  * fence pairs with the one in shmring_block() between "waiters++" and its
  * re-check of the index (Dekker): either the sleeper sees our new index, or
  * we see its waiter count. Without it a wake-up could be lost.
  */
-static inline void shmring_notify(shmring_waitpoint *wp) {
+static inline void shmring_notify(shmring_waitpoint *wp, uint64_t pos) {
     atomic_thread_fence(memory_order_seq_cst);
-    /* relaxed: ordered by the fence above */
-    if (atomic_load_explicit(&wp->waiters, memory_order_relaxed) != 0) {
+    /* relaxed: both ordered by the fence above */
+    if (atomic_load_explicit(&wp->waiters, memory_order_relaxed) != 0 &&
+        pos >= atomic_load_explicit(&wp->wake_at, memory_order_relaxed)) {
         /* release: a sleeper that reads the new seq also sees our index store */
         atomic_fetch_add_explicit(&wp->seq, 1, memory_order_release);
         shmring_wake_all(&wp->seq);

@@ -70,12 +70,15 @@ typedef struct shmring_index_line {
 /*
  * Where one side sleeps. `seq` is the futex word: a waker bumps it before
  * waking, so a sleeper that read the old value cannot miss the change.
- * `waiters` counts sleepers so a waker with nobody to wake makes no syscall.
+ * `waiters` counts sleepers so a waker with nobody to wake makes no syscall;
+ * `wake_at` is the other side's index at which the sleeper can go on, so it
+ * is not woken (one syscall each) for every record that does not yet help.
  */
 typedef struct shmring_waitpoint {
     _Atomic uint32_t seq;
     _Atomic uint32_t waiters;
-    uint8_t pad[SHMRING_LINE - 2 * sizeof(uint32_t)];
+    _Atomic uint64_t wake_at;
+    uint8_t pad[SHMRING_LINE - 2 * sizeof(uint32_t) - sizeof(uint64_t)];
 } shmring_waitpoint;
 
 typedef struct shmring_control {
@@ -133,6 +136,7 @@ static_assert(offsetof(shmring_header, control) == 640, "control line");
 static_assert(offsetof(shmring_header, ends) == 1024, "end tables");
 static_assert(sizeof(shmring_end) == 1024, "one end table is 1 KiB");
 static_assert(sizeof(shmring_header) == SHMRING_HEADER_SIZE, "header is one page");
-static_assert(sizeof(shmring_record) == SHMRING_RECORD_ALIGN, "record header is 8 bytes");
+static_assert(sizeof(shmring_record) == 8, "record header is 8 bytes");
+static_assert(SHMRING_RECORD_ALIGN % 8 == 0, "records keep 8-byte alignment");
 
 #endif /* SHMRING_LAYOUT_H */

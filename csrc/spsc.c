@@ -48,6 +48,32 @@ static int ready_to_send(shmring_ring *r) {
     return refresh_tail(r, head, r->want);
 }
 
+/*
+ * The ring is full: wait until `need` bytes are free. A sender that resumes
+ * as soon as one record's worth is free writes one message, finds the ring
+ * full again and polls tail, stealing its line from the receiver on every
+ * message. Waiting for an eighth of the ring instead lets both sides run in
+ * bursts over lines the other is not touching. At the deadline, `need` is
+ * enough.
+ */
+static int wait_for_space(shmring_ring *r, uint64_t head, uint64_t need, int64_t timeout_ns) {
+    uint64_t burst = r->capacity / 8;
+    r->want = need > burst ? need : burst;
+    shmring_wait w = {
+        .wp = &r->hdr->space_wait,
+        .ready = ready_to_send,
+        .wake_at = head + r->want > r->capacity ? head + r->want - r->capacity : 0, /* tail */
+        .max_pauses = 64,
+    };
+    int rc = shmring_block(r, &w, timeout_ns);
+    if (rc == SHMRING_ETIMEDOUT || rc == SHMRING_EAGAIN) {
+        int fits = refresh_tail(r, head, need);
+        if (fits != 0)
+            return fits;
+    }
+    return rc;
+}
+
 static void write_message(shmring_ring *r, uint64_t head, const void *data, size_t len,
                           uint64_t padding) {
     uint64_t off = head & r->mask;
@@ -83,10 +109,8 @@ int shmring_spsc_send(shmring_ring *r, const void *data, size_t len, int64_t tim
     /* Unsigned arithmetic: a stale or bogus cache reads as "too full". */
     if (head + need - r->cached_peer > r->capacity) {
         int rc = refresh_tail(r, head, need);
-        if (rc == 0) {
-            r->want = need;
-            rc = shmring_block(r, &hdr->space_wait, ready_to_send, timeout_ns);
-        }
+        if (rc == 0)
+            rc = wait_for_space(r, head, need, timeout_ns);
         if (rc < 0)
             return rc;
     }
@@ -94,7 +118,7 @@ int shmring_spsc_send(shmring_ring *r, const void *data, size_t len, int64_t tim
     /* release: pairs with the receiver's acquire load of head; the record
      * (and any padding) is written before it becomes visible */
     atomic_store_explicit(&hdr->head.pos, head + need, memory_order_release);
-    shmring_notify(&hdr->data_wait);
+    shmring_notify(&hdr->data_wait, head + need);
     return SHMRING_OK;
 }
 
@@ -168,7 +192,11 @@ static int wait_record(shmring_ring *r, found_record *out, int64_t timeout_ns) {
     int rc = next_record(r, out);
     if (rc != 0)
         return rc < 0 ? rc : SHMRING_OK;
-    rc = shmring_block(r, &r->hdr->data_wait, ready_to_recv, timeout_ns);
+    /* relaxed: only this side writes tail */
+    uint64_t tail = atomic_load_explicit(&r->hdr->tail.pos, memory_order_relaxed);
+    shmring_wait w = {
+        .wp = &r->hdr->data_wait, .ready = ready_to_recv, .wake_at = tail + 1, .max_pauses = 8};
+    rc = shmring_block(r, &w, timeout_ns);
     if (rc == SHMRING_OK || (rc == SHMRING_ECLOSED && !shmring_is_closed(r))) {
         /* After the acquire load of the peer's CLOSED state, one more look
          * sees everything it sent before closing. */
@@ -185,7 +213,7 @@ static void release_record(shmring_ring *r, uint64_t consume) {
     /* release: pairs with the sender's acquire load of tail; we are done
      * reading the record before the sender may overwrite it */
     atomic_store_explicit(&r->hdr->tail.pos, tail + consume, memory_order_release);
-    shmring_notify(&r->hdr->space_wait);
+    shmring_notify(&r->hdr->space_wait, tail + consume);
 }
 
 int64_t shmring_spsc_recv(shmring_ring *r, void *buf, size_t cap, int64_t timeout_ns) {

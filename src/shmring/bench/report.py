@@ -1,0 +1,73 @@
+"""Turn raw runs into medians, a table and the ratios worth quoting."""
+
+from __future__ import annotations
+
+import statistics
+
+from .runner import RTT_SIZES, THROUGHPUT_SIZES
+
+C_FLOOR = "C floor (shm core, no Python)"
+
+
+def medians(results: dict) -> dict:
+    """{transport: {metric: median over runs}}."""
+    out = {}
+    for name, runs in results["runs"].items():
+        metrics = runs[0].keys() if runs else ()
+        out[name] = {m: statistics.median(r[m] for r in runs) for m in metrics}
+    return out
+
+
+def _size(n: int) -> str:
+    return f"{n >> 20} MiB" if n >= 1 << 20 else f"{n >> 10} KiB" if n >= 1 << 10 else f"{n} B"
+
+
+def _rate(size: int, m: dict) -> str:
+    if size >= 1 << 20:
+        return f"{m[f'throughput_{size}_bytes_s'] / 1e9:6.2f} GB/s"
+    if size >= 1 << 10:
+        return f"{m[f'throughput_{size}_msg_s'] / 1e6:5.2f} M/s {m[f'throughput_{size}_bytes_s'] / 1e9:5.2f} GB/s"
+    return f"{m[f'throughput_{size}_msg_s'] / 1e6:6.2f} M msg/s"
+
+
+def table(results: dict) -> str:
+    med = medians(results)
+    mach = results["machine"]
+    runs = results["plan"]["runs"]
+    lines = [
+        f"shmring bench: {mach['cpu']}, {mach['cpus']} CPUs, {mach['os']}, {mach['python']}",
+        f"median of {runs} runs; two processes"
+        + (", pinned to CPUs 0 and 1" if results["pinned"] else ", not pinned (the OS does not allow it)"),
+        "",
+    ]
+    head = f"{'transport':32}"
+    for size in RTT_SIZES:
+        head += f" | RTT {_size(size):>6} p50/p99/p99.9 us"
+    for size in THROUGHPUT_SIZES:
+        head += f" | {_size(size) + ' one-way':>22}"
+    lines += [head, "-" * len(head)]
+    for name, m in med.items():
+        row = f"{name:32}"
+        for size in RTT_SIZES:
+            row += " | {:>9.2f} {:>7.2f} {:>7.2f}    ".format(
+                m[f"rtt_{size}_p50_us"], m[f"rtt_{size}_p99_us"], m[f"rtt_{size}_p99.9_us"])
+        for size in THROUGHPUT_SIZES:
+            row += f" | {_rate(size, m):>22}"
+        lines.append(row)
+    lines += ["", *ratios(med)]
+    return "\n".join(lines)
+
+
+def ratios(med: dict) -> list[str]:
+    """The comparisons the project's targets are stated in."""
+    out = []
+    shm, pipe, floor = med.get("shm"), med.get("os.pipe"), med.get(C_FLOOR)
+    if shm and pipe:
+        out.append(f"shm 64 B RTT p50 is {pipe['rtt_64_p50_us'] / shm['rtt_64_p50_us']:.1f}x lower than os.pipe")
+    if shm and floor:
+        out.append(f"shm 64 B RTT p50 is {shm['rtt_64_p50_us'] / floor['rtt_64_p50_us']:.1f}x the C floor")
+    if shm:
+        out.append(f"shm 64 B throughput: {shm['throughput_64_msg_s'] / 1e6:.2f} M msg/s (one message per call)")
+        big = 1 << 20
+        out.append(f"shm 1 MiB throughput: {shm[f'throughput_{big}_bytes_s'] / 1e9:.1f} GB/s (recv_into)")
+    return out

@@ -1,0 +1,19 @@
+"""Suite-wide checks: nothing the tests make may stay behind in /dev/shm."""
+
+import gc
+import os
+
+import pytest
+
+from tests.helpers import SHM_DIR, leftover_segments
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_segments_left_behind():
+    before = leftover_segments()
+    yield
+    gc.collect()  # endpoints nobody closed are closed when collected
+    left = leftover_segments() - before
+    for name in left:
+        os.unlink(os.path.join(SHM_DIR, name))  # keep the machine clean even when failing
+    assert not left, f"shared-memory segments left in {SHM_DIR} by the suite: {sorted(left)}"
