@@ -44,13 +44,15 @@ static int park_once(shmring_ring *r, const shmring_wait *w, int64_t deadline) {
     /* relaxed, both: ordered by the fence that follows */
     atomic_store_explicit(&wp->wake_at, w->wake_at, memory_order_relaxed);
     atomic_fetch_add_explicit(&wp->waiters, 1, memory_order_relaxed);
-    /* seq_cst: pairs with the fence in shmring_notify() (see internal.h) */
-    atomic_thread_fence(memory_order_seq_cst);
+    /* Pairs with the fence in shmring_notify() (see internal.h), or stands
+     * in for it where the notifier skipped it. If we cannot fence for the
+     * notifier, it may miss us: then sleep in short slices. */
+    int64_t slice = shmring_heavy_fence() == SHMRING_OK ? SHMRING_SLICE_NS : SHMRING_UNFENCED_SLICE_NS;
     int rc = w->ready(r);
     if (rc == 0) {
         int64_t left = deadline - shmring_now_ns();
         if (left > 0)
-            rc = shmring_park(&wp->seq, seq, left < SHMRING_SLICE_NS ? left : SHMRING_SLICE_NS);
+            rc = shmring_park(&wp->seq, seq, left < slice ? left : slice);
         else
             rc = SHMRING_ETIMEDOUT;
     }

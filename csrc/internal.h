@@ -12,6 +12,8 @@
 
 /* How long one park lasts before the caller re-checks signals and liveness. */
 #define SHMRING_SLICE_NS INT64_C(50000000)
+/* ...and when a notifier might not see that we sleep (see shmring_heavy_fence). */
+#define SHMRING_UNFENCED_SLICE_NS INT64_C(1000000)
 /* How often a waiter asks the OS whether the peer's processes still live. */
 #define SHMRING_LIVENESS_NS INT64_C(50000000)
 #define SHMRING_DEFAULT_SPIN_NS INT64_C(50000)
@@ -48,6 +50,21 @@ uint64_t shmring_unix_ns(void); /* wall clock */
 int shmring_park(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns);
 void shmring_wake_all(_Atomic uint32_t *word);
 
+/*
+ * Asymmetric fences. The wake-up handshake needs a full fence on both sides
+ * (see shmring_notify), but the notifier runs on every message and a
+ * sleeper only before it parks. Where the OS can impose a fence on other
+ * processes (Linux membarrier), a process that registered for it notifies
+ * with a compiler barrier alone, and a sleeper calls shmring_heavy_fence()
+ * instead, which makes every registered process's CPU execute a full fence.
+ */
+/* Register this process (once, again after fork); true if it may notify
+ * with a compiler barrier only. */
+bool shmring_light_fence_ready(void);
+/* The sleeper's side: 0 when every registered process has been fenced,
+ * < 0 if that could not be done (the sleeper must then not sleep long). */
+int shmring_heavy_fence(void);
+
 /* ---- the process-local handle ----------------------------------------- */
 
 struct shmring_ring {
@@ -69,6 +86,9 @@ struct shmring_ring {
     /* SPSC: the last value seen of the other side's index (sender: tail,
      * receiver: head). Process-local, so reading it costs no coherence traffic. */
     uint64_t cached_peer;
+    uint64_t own_pos;       /* our own index (sender: head, receiver: tail) */
+    uint64_t token;         /* names this handle in hdr->ends[role].user */
+    bool light_fence;       /* notify without a CPU fence (see shmring_heavy_fence) */
     uint64_t want;          /* sender: bytes a blocked send waits for */
     uint64_t peeked;        /* receiver: bytes of a peeked record not yet consumed */
 
@@ -119,8 +139,11 @@ int shmring_block(shmring_ring *r, const shmring_wait *w, int64_t timeout_ns);
  * re-check of the index (Dekker): either the sleeper sees our new index, or
  * we see its waiter count. Without it a wake-up could be lost.
  */
-static inline void shmring_notify(shmring_waitpoint *wp, uint64_t pos) {
-    atomic_thread_fence(memory_order_seq_cst);
+static inline void shmring_notify(const shmring_ring *r, shmring_waitpoint *wp, uint64_t pos) {
+    if (r->light_fence) /* the sleeper's shmring_heavy_fence() fences our CPU for us */
+        atomic_signal_fence(memory_order_seq_cst);
+    else
+        atomic_thread_fence(memory_order_seq_cst);
     /* relaxed: both ordered by the fence above */
     if (atomic_load_explicit(&wp->waiters, memory_order_relaxed) != 0 &&
         pos >= atomic_load_explicit(&wp->wake_at, memory_order_relaxed)) {
@@ -129,6 +152,26 @@ static inline void shmring_notify(shmring_waitpoint *wp, uint64_t pos) {
         shmring_wake_all(&wp->seq);
     }
 }
+
+/*
+ * Our own index. Only the handle in use writes it, so it lives in the
+ * handle; reading it back from the segment would miss in the cache whenever
+ * the other side had just polled the line. When another copy of this end
+ * was used since (a hand-over between processes, which is itself ordered by
+ * the pickle, fork or message that handed over), re-read it once.
+ */
+static inline uint64_t shmring_own_index(shmring_ring *r, _Atomic uint64_t *pos) {
+    _Atomic uint64_t *user = &r->hdr->ends[r->role].user;
+    /* relaxed: see above; the value read back is validated by the caller */
+    if (atomic_load_explicit(user, memory_order_relaxed) != r->token) {
+        atomic_store_explicit(user, r->token, memory_order_relaxed);
+        r->own_pos = atomic_load_explicit(pos, memory_order_relaxed);
+    }
+    return r->own_pos;
+}
+
+/* Make this handle the user of its end and read its index (open, import, fork). */
+void shmring_take_over(shmring_ring *r);
 
 static inline bool shmring_is_closed(const shmring_ring *r) {
     /* relaxed: a hint; close() also wakes us through the waitpoints */

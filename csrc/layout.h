@@ -16,7 +16,7 @@
  *   384     128   data waitpoint (receivers park)    receivers / senders
  *   512     128   space waitpoint (senders park)     senders / receivers
  *   640     128   control: closed_ends               whoever closes an end
- *   1024    1024  sender end: state, holder table    processes holding it
+ *   1024    1024  sender end: state, user, holders   processes holding it
  *   2048    1024  receiver end: state, holder table  processes holding it
  *   4096    ...   data area (ring of records)
  */
@@ -94,7 +94,11 @@ typedef struct shmring_holder {
 
 typedef struct shmring_end {
     _Atomic uint32_t state; /* enum shmring_end_state */
-    uint8_t pad[16 - sizeof(uint32_t)];
+    _Atomic uint32_t reserved;
+    /* Token of the handle that last used this end. A handle keeps its own
+     * index in process-local memory and re-reads it from the segment only
+     * when another copy of the end (in another process) was used since. */
+    _Atomic uint64_t user;
     shmring_holder holders[SHMRING_MAX_HOLDERS];
 } shmring_end;
 

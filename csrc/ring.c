@@ -129,12 +129,32 @@ static int map_ring(const char *name, int role, int kind, shmring_ring **out) {
     return SHMRING_OK;
 }
 
+/* A token no other live handle has: this process's pid and a counter. */
+static uint64_t new_token(void) {
+    static _Atomic uint32_t counter;
+    /* relaxed: only uniqueness matters */
+    uint32_t n = atomic_fetch_add_explicit(&counter, 1, memory_order_relaxed);
+    return ((uint64_t)shmring_self_pid() << 32) | n;
+}
+
+void shmring_take_over(shmring_ring *r) {
+    r->token = new_token();
+    r->light_fence = shmring_light_fence_ready();
+    _Atomic uint64_t *pos = r->role == SHMRING_ROLE_SENDER ? &r->hdr->head.pos : &r->hdr->tail.pos;
+    /* relaxed: the hand-over (open, pickle, fork) orders this; the caller
+     * validates the value before it uses it */
+    atomic_store_explicit(&r->hdr->ends[r->role].user, r->token, memory_order_relaxed);
+    r->own_pos = atomic_load_explicit(pos, memory_order_relaxed);
+    r->peeked = 0;
+}
+
 static int finish_open(shmring_ring *r, int rc, shmring_ring **out) {
     if (rc != SHMRING_OK) {
         shmring_segment_detach(&r->seg);
         free(r);
         return rc;
     }
+    shmring_take_over(r);
     *out = r;
     return SHMRING_OK;
 }
@@ -166,7 +186,10 @@ int shmring_adopt_after_fork(shmring_ring *r, const shmring_origin *origin) {
     if (shmring_is_closed(r))
         return SHMRING_ECLOSED;
     r->next_liveness_ns = 0;
-    return shmring_end_import(r, origin);
+    int rc = shmring_end_import(r, origin);
+    if (rc == SHMRING_OK)
+        shmring_take_over(r);
+    return rc;
 }
 
 int shmring_close(shmring_ring *r) {

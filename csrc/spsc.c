@@ -43,9 +43,7 @@ static int refresh_tail(shmring_ring *r, uint64_t head, uint64_t want) {
 }
 
 static int ready_to_send(shmring_ring *r) {
-    /* relaxed: only this side writes head */
-    uint64_t head = atomic_load_explicit(&r->hdr->head.pos, memory_order_relaxed);
-    return refresh_tail(r, head, r->want);
+    return refresh_tail(r, r->own_pos, r->want);
 }
 
 /*
@@ -100,8 +98,7 @@ int shmring_spsc_send(shmring_ring *r, const void *data, size_t len, int64_t tim
     if (atomic_load_explicit(&hdr->ends[SHMRING_ROLE_RECEIVER].state, memory_order_relaxed) ==
         SHMRING_END_CLOSED)
         return SHMRING_ECLOSED;
-    /* relaxed: only this side writes head */
-    uint64_t head = atomic_load_explicit(&hdr->head.pos, memory_order_relaxed);
+    uint64_t head = shmring_own_index(r, &hdr->head.pos);
     if (head % SHMRING_RECORD_ALIGN != 0)
         return SHMRING_ECORRUPT;
     uint64_t rec = record_bytes(len);
@@ -118,7 +115,8 @@ int shmring_spsc_send(shmring_ring *r, const void *data, size_t len, int64_t tim
     /* release: pairs with the receiver's acquire load of head; the record
      * (and any padding) is written before it becomes visible */
     atomic_store_explicit(&hdr->head.pos, head + need, memory_order_release);
-    shmring_notify(&hdr->data_wait, head + need);
+    r->own_pos = head + need;
+    shmring_notify(r, &hdr->data_wait, head + need);
     return SHMRING_OK;
 }
 
@@ -142,16 +140,13 @@ static int64_t refresh_head(shmring_ring *r, uint64_t tail) {
 }
 
 static int ready_to_recv(shmring_ring *r) {
-    /* relaxed: only this side writes tail */
-    uint64_t tail = atomic_load_explicit(&r->hdr->tail.pos, memory_order_relaxed);
-    int64_t avail = refresh_head(r, tail);
+    int64_t avail = refresh_head(r, r->own_pos);
     return avail < 0 ? (int)avail : avail > 0;
 }
 
 /* Locate the next message: 1 found, 0 empty, < 0 corrupt. */
 static int next_record(shmring_ring *r, found_record *out) {
-    /* relaxed: only this side writes tail */
-    uint64_t tail = atomic_load_explicit(&r->hdr->tail.pos, memory_order_relaxed);
+    uint64_t tail = shmring_own_index(r, &r->hdr->tail.pos);
     if (tail % SHMRING_RECORD_ALIGN != 0)
         return SHMRING_ECORRUPT;
     uint64_t avail = r->cached_peer - tail;
@@ -192,8 +187,7 @@ static int wait_record(shmring_ring *r, found_record *out, int64_t timeout_ns) {
     int rc = next_record(r, out);
     if (rc != 0)
         return rc < 0 ? rc : SHMRING_OK;
-    /* relaxed: only this side writes tail */
-    uint64_t tail = atomic_load_explicit(&r->hdr->tail.pos, memory_order_relaxed);
+    uint64_t tail = r->own_pos; /* next_record() just read it */
     shmring_wait w = {
         .wp = &r->hdr->data_wait, .ready = ready_to_recv, .wake_at = tail + 1, .max_pauses = 8};
     rc = shmring_block(r, &w, timeout_ns);
@@ -208,12 +202,12 @@ static int wait_record(shmring_ring *r, found_record *out, int64_t timeout_ns) {
 }
 
 static void release_record(shmring_ring *r, uint64_t consume) {
-    /* relaxed: only this side writes tail */
-    uint64_t tail = atomic_load_explicit(&r->hdr->tail.pos, memory_order_relaxed);
+    uint64_t tail = r->own_pos + consume; /* next_record() just read own_pos */
     /* release: pairs with the sender's acquire load of tail; we are done
      * reading the record before the sender may overwrite it */
-    atomic_store_explicit(&r->hdr->tail.pos, tail + consume, memory_order_release);
-    shmring_notify(&r->hdr->space_wait, tail + consume);
+    atomic_store_explicit(&r->hdr->tail.pos, tail, memory_order_release);
+    r->own_pos = tail;
+    shmring_notify(r, &r->hdr->space_wait, tail);
 }
 
 int64_t shmring_spsc_recv(shmring_ring *r, void *buf, size_t cap, int64_t timeout_ns) {

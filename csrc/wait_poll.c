@@ -32,4 +32,13 @@ int shmring_park(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns) 
 
 void shmring_wake_all(_Atomic uint32_t *word) { (void)word; /* sleepers poll the word */ }
 
+/* No way to fence other processes here: every notifier uses a real fence. */
+bool shmring_light_fence_ready(void) { return false; }
+
+int shmring_heavy_fence(void) {
+    /* seq_cst: pairs with the notifier's fence */
+    atomic_thread_fence(memory_order_seq_cst);
+    return SHMRING_OK;
+}
+
 #endif
