@@ -56,6 +56,13 @@ static bool end_has_live_holder(shmring_end *end) {
     return false;
 }
 
+uint32_t shmring_end_live_holders(shmring_end *end) {
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < SHMRING_MAX_HOLDERS; i++)
+        n += holder_alive(&end->holders[i]);
+    return n;
+}
+
 /* Try to turn entry i from `seen` into ours, then publish it with one copy. */
 static bool claim_entry(shmring_holder *h, uint64_t seen, uint32_t pid, uint64_t start) {
     /* acq_rel: we take over the entry; nobody else may claim it meanwhile */

@@ -99,6 +99,7 @@ struct shmring_ring {
 /* ---- ends.c: copies, holders, closing -------------------------------- */
 
 int shmring_end_open(shmring_ring *r);
+uint32_t shmring_end_live_holders(shmring_end *end);
 int shmring_end_export(shmring_ring *r, shmring_origin *origin);
 int shmring_end_import(shmring_ring *r, const shmring_origin *origin);
 /* Drop our copy; returns true when the segment's name should be unlinked. */

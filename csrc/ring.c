@@ -214,6 +214,33 @@ void shmring_free(shmring_ring *r) {
     free(r);
 }
 
+int shmring_inspect(const char *name, shmring_info *out) {
+    shmring_ring *r;
+    int rc = map_ring(name, SHMRING_ROLE_RECEIVER, SHMRING_KIND_SPSC, &r);
+    if (rc != SHMRING_OK)
+        return rc;
+    shmring_header *hdr = r->hdr;
+    shmring_identity *id = &hdr->id;
+    memset(out, 0, sizeof *out);
+    out->kind = (uint32_t)r->kind;
+    out->capacity = r->capacity;
+    out->max_message_size = r->max_message;
+    out->creator_pid = LOAD(creator_pid);
+    out->created_unix_ns = LOAD(created_unix_ns);
+    out->creator_alive = shmring_process_alive(out->creator_pid, LOAD(creator_start));
+    /* acquire, both: a snapshot for display; checked like any other read */
+    uint64_t head = atomic_load_explicit(&hdr->head.pos, memory_order_acquire);
+    uint64_t tail = atomic_load_explicit(&hdr->tail.pos, memory_order_acquire);
+    out->used_bytes = head >= tail && head - tail <= r->capacity ? head - tail : 0;
+    for (int role = 0; role < 2; role++) {
+        out->end_state[role] = atomic_load_explicit(&hdr->ends[role].state, memory_order_acquire);
+        out->live_holders[role] = shmring_end_live_holders(&hdr->ends[role]);
+    }
+    shmring_segment_detach(&r->seg);
+    free(r);
+    return SHMRING_OK;
+}
+
 int shmring_unlink(const char *name) {
     if (shmring_name_check(name) != SHMRING_OK)
         return SHMRING_EINVAL;

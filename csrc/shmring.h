@@ -120,6 +120,22 @@ int64_t shmring_spsc_recv(shmring_ring *r, void *buf, size_t cap, int64_t timeou
 int shmring_spsc_peek(shmring_ring *r, const void **data, size_t *len, int64_t timeout_ns);
 int shmring_spsc_consume(shmring_ring *r);
 
+/* What `shmring ls` shows of a segment, read without opening an end. */
+typedef struct shmring_info {
+    uint32_t kind;
+    uint32_t creator_pid;
+    uint64_t capacity;
+    uint64_t max_message_size;
+    uint64_t used_bytes;       /* head - tail at the moment of reading */
+    uint64_t created_unix_ns;
+    uint32_t end_state[2];     /* by role: 0 new, 1 open, 2 closed */
+    uint32_t live_holders[2];  /* processes alive and holding copies of each end */
+    uint32_t creator_alive;
+} shmring_info;
+
+/* Validate the segment `name` and describe it. */
+int shmring_inspect(const char *name, shmring_info *out);
+
 /* Facts about an open handle. */
 uint64_t shmring_capacity(const shmring_ring *r);
 uint64_t shmring_max_message_size(const shmring_ring *r);

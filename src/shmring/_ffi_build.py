@@ -56,6 +56,19 @@ int64_t shmring_spsc_recv(shmring_ring *r, char *buf, size_t cap, int64_t timeou
 int shmring_spsc_peek(shmring_ring *r, const void **data, size_t *len, int64_t timeout_ns);
 int shmring_spsc_consume(shmring_ring *r);
 
+typedef struct shmring_info {
+    uint32_t kind;
+    uint32_t creator_pid;
+    uint64_t capacity;
+    uint64_t max_message_size;
+    uint64_t used_bytes;
+    uint64_t created_unix_ns;
+    uint32_t end_state[2];
+    uint32_t live_holders[2];
+    uint32_t creator_alive;
+} shmring_info;
+int shmring_inspect(const char *name, shmring_info *out);
+
 uint64_t shmring_capacity(const shmring_ring *r);
 uint64_t shmring_max_message_size(const shmring_ring *r);
 void shmring_set_spin(shmring_ring *r, int64_t spin_ns);

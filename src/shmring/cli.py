@@ -1,4 +1,4 @@
-"""Command line: ``python -m shmring bench``."""
+"""Command line: ``python -m shmring bench | ls | rm | info``."""
 
 from __future__ import annotations
 
@@ -26,6 +26,46 @@ def _bench(args) -> int:
     return 0
 
 
+def _ls(args) -> int:
+    from .transports import shm
+
+    segments = shm.list_segments()
+    if not segments:
+        print(f"no shmring segments in {shm.SHM_DIR}")
+        return 0
+    print(f"{'name':32} {'kind':5} {'capacity':>10} {'used':>10} {'sender':>12} {'receiver':>12}  creator")
+    for s in segments:
+        ends = [f"{s[e]['state']}/{s[e]['live_holders']}" for e in ("sender", "receiver")]
+        creator = f"{s['creator_pid']} ({'alive' if s['creator_alive'] else 'dead'})"
+        stale = "  STALE" if s["stale"] else ""
+        print(f"{s['name']:32} {s['kind']:5} {s['capacity']:>10} {s['used_bytes']:>10} "
+              f"{ends[0]:>12} {ends[1]:>12}  {creator}{stale}")
+    print("ends: state/live holders; STALE: no live process can use it (remove with: rm --stale)")
+    return 0
+
+
+def _rm(args) -> int:
+    from .transports import shm
+
+    names = list(args.names)
+    if args.stale:
+        names += [s["name"] for s in shm.list_segments() if s["stale"]]
+    if not names:
+        print("nothing to remove (name segments, or pass --stale)", file=sys.stderr)
+        return 1
+    for name in names:
+        shm.unlink(name.removeprefix("shm://"))
+        print(f"removed {name}")
+    return 0
+
+
+def _info(args) -> int:
+    from .transports import shm
+
+    print(json.dumps(shm.inspect(args.name.removeprefix("shm://")), indent=2))
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m shmring", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -34,5 +74,14 @@ def main(argv=None) -> int:
     bench.add_argument("--runs", type=int, default=0, help="repetitions (default 3); medians are reported")
     bench.add_argument("--json", metavar="FILE", help="also write every raw figure and the machine to FILE")
     bench.set_defaults(func=_bench)
+    ls = sub.add_parser("ls", help="list shmring segments in /dev/shm, with their ends and whether they are stale")
+    ls.set_defaults(func=_ls)
+    rm = sub.add_parser("rm", help="remove segments by name, or every stale one")
+    rm.add_argument("names", nargs="*", metavar="NAME")
+    rm.add_argument("--stale", action="store_true", help="remove every segment no live process can use")
+    rm.set_defaults(func=_rm)
+    info = sub.add_parser("info", help="show one segment's header")
+    info.add_argument("name", metavar="NAME")
+    info.set_defaults(func=_info)
     args = parser.parse_args(argv)
     return args.func(args)

@@ -428,3 +428,51 @@ def unlink(name: str) -> None:
     rc = lib.shmring_unlink(_check_name(name).encode())
     if rc not in (0, lib.SHMRING_ENOENT):
         raise _error(rc, f"shm://{name}", "unlink")
+
+
+# ---- finding segments (python -m shmring ls / rm / info) ---------------------------
+
+SHM_DIR = "/dev/shm"  # where Linux shows POSIX shared memory; macOS shows it nowhere
+_END_STATES = ("new", "open", "closed")
+
+
+def inspect(name: str) -> dict:
+    """What a segment holds, read without opening either end."""
+    info = ffi.new("shmring_info *")
+    rc = lib.shmring_inspect(_check_name(name).encode(), info)
+    if rc != 0:
+        raise _error(rc, f"shm://{name}", "inspect")
+    ends = {}
+    for role, end in ((_SENDER, "sender"), (_RECEIVER, "receiver")):
+        ends[end] = {"state": _END_STATES[min(info.end_state[role], 2)], "live_holders": info.live_holders[role]}
+    return {
+        "name": name,
+        "kind": "spsc" if info.kind == _SPSC else "mpmc",
+        "capacity": info.capacity,
+        "max_message_size": info.max_message_size,
+        "used_bytes": info.used_bytes,
+        "created_unix_ns": info.created_unix_ns,
+        "creator_pid": info.creator_pid,
+        "creator_alive": bool(info.creator_alive),
+        **ends,
+        # Nobody can use it any more: no live process holds either end, and
+        # its creator (who may still open an end) is gone too.
+        "stale": not info.creator_alive and not info.live_holders[0] and not info.live_holders[1],
+    }
+
+
+def list_segments() -> list[dict]:
+    """Every shmring segment in /dev/shm (others are skipped)."""
+    try:
+        names = sorted(os.listdir(SHM_DIR))
+    except FileNotFoundError:
+        raise OSError(errno.ENOTSUP, f"this system shows no {SHM_DIR}; name the segments to inspect") from None
+    found = []
+    for name in names:
+        if not _NAME.fullmatch(name):
+            continue
+        try:
+            found.append(inspect(name))
+        except (ChannelError, OSError):
+            continue  # not ours, or not readable by this user
+    return found
