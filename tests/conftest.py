@@ -5,15 +5,15 @@ import os
 
 import pytest
 
-from tests.helpers import SHM_DIR, leftover_segments
+from tests.helpers import SHM_DIR, segments_of
 
 
 @pytest.fixture(autouse=True, scope="session")
 def no_segments_left_behind():
-    before = leftover_segments()
+    before = segments_of(os.getpid())
     yield
     gc.collect()  # endpoints nobody closed are closed when collected
-    left = leftover_segments() - before
+    left = segments_of(os.getpid()) - before
     for name in left:
         os.unlink(os.path.join(SHM_DIR, name))  # keep the machine clean even when failing
     assert not left, f"shared-memory segments left in {SHM_DIR} by the suite: {sorted(left)}"

@@ -7,17 +7,19 @@ here, at module level.
 
 from __future__ import annotations
 
+import mmap
 import os
 import random
 import secrets
 import signal
 import struct
+import threading
 import time
 
 import shmring
 
 SHM_DIR = "/dev/shm"
-TEST_PREFIX = "shmr-test-"
+MAGIC = 0x31474E49524D4853  # "SHMRING1"
 
 # Header offsets from csrc/layout.h.
 MAGIC_OFFSET = 0
@@ -26,6 +28,7 @@ KIND_OFFSET = 12
 CAPACITY_OFFSET = 24
 MAX_MESSAGE_OFFSET = 32
 DATA_OFFSET_OFFSET = 40
+CREATOR_PID_OFFSET = 48
 HEAD_OFFSET = 128
 TAIL_OFFSET = 256
 DATA_WAITERS_OFFSET = 384 + 4
@@ -39,13 +42,34 @@ RECORD_PADDING = 0x50414421
 # ---- names and segments --------------------------------------------------------
 
 
+def name_prefix(pid: int | None = None) -> str:
+    return f"shmr-t{os.getpid() if pid is None else pid}-"
+
+
 def unique_name() -> str:
-    """A fresh ring name (22 characters) that the leak check recognises."""
-    return TEST_PREFIX + secrets.token_hex(6)
+    """A fresh ring name (at most 24 characters) that names the test process."""
+    return name_prefix() + secrets.token_hex(5)
 
 
-def leftover_segments() -> set[str]:
-    return {n for n in os.listdir(SHM_DIR) if n.startswith("shmr-")}
+def creator_pid(name: str) -> int | None:
+    """The pid a shmring segment records as its creator; None if it is not one."""
+    try:
+        with open(os.path.join(SHM_DIR, name), "rb") as f:
+            header = f.read(CREATOR_PID_OFFSET + 4)
+    except OSError:
+        return None
+    if len(header) < CREATOR_PID_OFFSET + 4 or struct.unpack_from("<Q", header)[0] != MAGIC:
+        return None
+    return struct.unpack_from("<I", header, CREATOR_PID_OFFSET)[0]
+
+
+def segments_of(pid: int) -> set[str]:
+    """Segments made by process `pid`: named by unique_name() there, or created by it.
+
+    The machine is shared, so segments of other processes are not ours to judge.
+    """
+    names = {n for n in os.listdir(SHM_DIR) if n.startswith("shmr-")}
+    return {n for n in names if n.startswith(name_prefix(pid)) or creator_pid(n) == pid}
 
 
 def segment_path(address_or_name: str) -> str:
@@ -56,10 +80,25 @@ def segment_exists(address_or_name: str) -> bool:
     return os.path.exists(segment_path(address_or_name))
 
 
-def read_u32(address: str, offset: int) -> int:
+def peek(address: str, offset: int, fmt: str = "<Q") -> int:
     with open(segment_path(address), "rb") as f:
         f.seek(offset)
-        return struct.unpack("<I", f.read(4))[0]
+        return struct.unpack(fmt, f.read(struct.calcsize(fmt)))[0]
+
+
+def poke(address: str, offset: int, value: int, fmt: str = "<Q") -> None:
+    """Write into a live segment, as a buggy or hostile process could."""
+    with open(segment_path(address), "r+b") as f, mmap.mmap(f.fileno(), 0) as m:
+        struct.pack_into(fmt, m, offset, value)
+
+
+def write_segment(name: str, content: bytes) -> None:
+    """Make /dev/shm/name directly, without shmring."""
+    fd = os.open(os.path.join(SHM_DIR, name), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, content)
+    finally:
+        os.close(fd)
 
 
 def wait_until_parked(address: str, waiters_offset: int, timeout: float = 10.0) -> None:
@@ -70,7 +109,7 @@ def wait_until_parked(address: str, waiters_offset: int, timeout: float = 10.0) 
     merely about to be made).
     """
     deadline = time.monotonic() + timeout
-    while read_u32(address, waiters_offset) == 0:
+    while peek(address, waiters_offset, "<I") == 0:
         if time.monotonic() > deadline:
             raise AssertionError(f"nobody parked on {address} within {timeout} s")
         os.sched_yield()
@@ -114,6 +153,69 @@ def check_stream(rx, seed: int, count: int, max_size: int) -> str:
     except shmring.Closed:
         return "ok"
     return f"after {count} messages: expected Closed, got a message of {len(extra)} bytes"
+
+
+BATCH = 5
+
+
+def batch(turn: int) -> list[bytes]:
+    return [message(seq, (seq * 37) % 300) for seq in range(turn * BATCH, (turn + 1) * BATCH)]
+
+
+def send_batch(tx, turn: int) -> None:
+    for msg in batch(turn):
+        tx.send(msg, timeout=30)
+
+
+def check_batch(rx, turn: int) -> str:
+    got = [rx.recv(timeout=30) for _ in range(BATCH)]
+    return "ok" if got == batch(turn) else f"turn {turn}: got {got!r}"
+
+
+def fill(tx, size: int = 100) -> int:
+    """Send until the ring is full; the number of messages sent."""
+    sent = 0
+    while True:
+        try:
+            tx.send(message(sent, size), timeout=0)
+        except shmring.Timeout:
+            return sent
+        sent += 1
+
+
+# ---- processes and threads ------------------------------------------------------
+
+
+def start(ctx, target, *args):
+    p = ctx.Process(target=target, args=args, daemon=True)
+    p.start()
+    return p
+
+
+def join_or_kill(p, timeout: float = 30.0) -> int:
+    """Wait for a child; kill it and fail if it hangs."""
+    p.join(timeout)
+    if p.is_alive():
+        os.kill(p.pid, signal.SIGKILL)
+        p.join()
+        raise AssertionError(f"child {p.name} still running after {timeout} s; killed")
+    return p.exitcode
+
+
+class Background(threading.Thread):
+    """Runs fn() in a daemon thread, keeping its result or exception and when it ended."""
+
+    def __init__(self, fn):
+        super().__init__(daemon=True)
+        self.fn = fn
+        self.result = self.error = self.ended = None
+
+    def run(self):
+        try:
+            self.result = self.fn()
+        except BaseException as e:
+            self.error = e
+        self.ended = time.monotonic()
 
 
 # ---- what child processes run ----------------------------------------------------
@@ -173,6 +275,9 @@ def child_open_named_reader(address, created, ready, seed, count, max_size, resu
         results.put(check_stream(rx, seed, count, max_size))
 
 
+_KEEP: list = []
+
+
 def child_return_without_closing(rx, unused=()):
     """Drain the channel and return, leaving rx open: it must be closed at exit."""
     for ep in unused:
@@ -180,9 +285,6 @@ def child_return_without_closing(rx, unused=()):
     for _ in rx:
         pass
     _KEEP.append(rx)  # no garbage collection may close it before the process exits
-
-
-_KEEP: list = []
 
 
 def child_interrupted_recv(rx, ready, interrupted, results, unused=()):
@@ -206,20 +308,48 @@ def child_interrupted_recv(rx, ready, interrupted, results, unused=()):
         results.put("ok" if got == b"after the interrupt" else f"after the interrupt got {got!r}")
 
 
-# ---- running children ------------------------------------------------------------
+def child_sender_turns(tx, turns, go, done, unused=()):
+    """Send a batch on each `go`, taking turns with the parent on one sender."""
+    for ep in unused:
+        ep.close()
+    with tx:
+        for turn in turns:
+            if not go.wait(30):
+                return
+            go.clear()
+            send_batch(tx, turn)
+            done.set()
 
 
-def start(ctx, target, *args):
-    p = ctx.Process(target=target, args=args, daemon=True)
-    p.start()
-    return p
+def child_receiver_turns(rx, turns, go, done, results, unused=()):
+    """Receive and check a batch on each `go`, taking turns with the parent on one receiver."""
+    for ep in unused:
+        ep.close()
+    with rx:
+        for turn in turns:
+            if not go.wait(30):
+                return
+            go.clear()
+            results.put(check_batch(rx, turn))
+            done.set()
 
 
-def join_or_kill(p, timeout: float = 30.0) -> int:
-    """Wait for a child; kill it and fail if it hangs."""
-    p.join(timeout)
-    if p.is_alive():
-        os.kill(p.pid, signal.SIGKILL)
-        p.join()
-        raise AssertionError(f"child {p.name} still running after {timeout} s; killed")
-    return p.exitcode
+def child_interrupted_send(tx, ready, interrupted, results, unused=()):
+    """Fill the ring, block in send() until SIGINT, then show nothing half-sent remains."""
+    for ep in unused:
+        ep.close()
+    with tx:
+        filled = fill(tx)
+        results.put(filled)
+        try:
+            ready.set()
+            tx.send(message(filled, 100))  # as large as those that no longer fit
+        except KeyboardInterrupt:
+            interrupted.set()
+        else:
+            results.put("send() returned instead of raising KeyboardInterrupt")
+            return
+        tx.send(b"after the interrupt", timeout=30)
+        results.put("ok")
+
+

@@ -65,6 +65,12 @@ def ring_machine(capacity: int):
                 event("wrapped")
             self.head += need
 
+        @rule(size=sizes, seed=st.integers(0, 2**32 - 1))
+        def send_then_recv(self, size, seed):
+            """Keeps traffic moving, so most examples go round the ring several times."""
+            self.send(size, seed, timeout=0)
+            self.recv()
+
         @rule()
         def send_too_large(self):
             with pytest.raises(shmring.MessageTooLarge):

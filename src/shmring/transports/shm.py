@@ -186,9 +186,20 @@ def _close_all_at_exit():
         ep.close()
 
 
-# Runs at interpreter exit and also in multiprocessing children, which end
-# with os._exit() and skip atexit: an end is closed, not merely abandoned.
-multiprocessing.util.Finalize(None, _close_all_at_exit, exitpriority=100)
+def _close_open_endpoints_at_exit(_=None):
+    # Runs at interpreter exit and also in multiprocessing children, which end
+    # with os._exit() and skip atexit: an end is closed, not merely abandoned.
+    multiprocessing.util.Finalize(None, _close_all_at_exit, exitpriority=100)
+
+
+class _AfterFork:
+    """A multiprocessing child started by fork clears the finalizers it
+    inherited; this registers ours again there."""
+
+
+_after_fork = _AfterFork()
+_close_open_endpoints_at_exit()
+multiprocessing.util.register_after_fork(_after_fork, _close_open_endpoints_at_exit)
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(
@@ -244,6 +255,8 @@ class ShmSender(_ShmEndpoint, Sender):
     _role = _SENDER
 
     def send(self, data, *, timeout=None) -> None:
+        if timeout is not None:
+            check_timeout(timeout)
         if type(data) is not bytes:
             data = _c_buffer(data)
         if _try_send(self._h, data, len(data)) != 0:
@@ -275,6 +288,8 @@ class ShmReceiver(_ShmEndpoint, Receiver):
         self._peek_len = ffi.new("size_t *")
 
     def recv(self, *, timeout=None) -> bytes:
+        if timeout is not None:
+            check_timeout(timeout)
         n = _try_recv(self._h, self._scratch, self._scratch_len)
         if n >= 0:
             return self._scratch_bytes[:n]
@@ -293,6 +308,8 @@ class ShmReceiver(_ShmEndpoint, Receiver):
         self._raise(n, "recv")
 
     def recv_into(self, buffer, *, timeout=None) -> int:
+        if timeout is not None:
+            check_timeout(timeout)
         buf = _writable(buffer)
         h, cap = self._h, len(buf)
         n = _try_recv(h, buf, cap)
@@ -411,16 +428,17 @@ def open(name: str, direction: str, *, create: bool = False, capacity: int | Non
         raise ValueError(f"the second argument must be 'w' (send) or 'r' (receive), got {direction!r}")
     if create:
         _create(name, _check_capacity(DEFAULT_CAPACITY if capacity is None else capacity))
+    elif capacity is not None:
+        # Checked before opening: opening and closing an end would close it for good.
+        actual = inspect(name)["capacity"]
+        if actual != capacity:
+            raise ValueError(f"shm://{name} has capacity {actual}, not {capacity}")
     try:
-        ep = _open_end(name, role, spin_us)
+        return _open_end(name, role, spin_us)
     except BaseException:
         if create:
             unlink(name)
         raise
-    if capacity is not None and ep.capacity != capacity:
-        ep.close()
-        raise ValueError(f"shm://{name} has capacity {ep.capacity}, not {capacity}")
-    return ep
 
 
 def unlink(name: str) -> None:

@@ -1,0 +1,106 @@
+"""The C core on its own: a warnings-clean build of every file, and the
+two-thread stress program (tests/c/spsc_stress.c) under ThreadSanitizer,
+AddressSanitizer + UndefinedBehaviorSanitizer, and a plain optimised build."""
+
+import os
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import shmring
+from tests import helpers as h
+
+ROOT = Path(__file__).resolve().parent.parent
+CSRC = ROOT / "csrc"
+STRESS = ROOT / "tests" / "c" / "spsc_stress.c"
+SHARED_MAPPING = ROOT / "tests" / "c" / "shared_mapping.c"
+CORE_SOURCES = sorted(CSRC.glob("*.c"))
+WARNINGS = ["-std=c11", "-Wall", "-Wextra", "-Werror"]
+
+
+def find_compiler(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        if name == "clang" and os.environ.get("SHMRING_REQUIRE_TSAN") == "1":
+            pytest.fail("clang is not installed, and SHMRING_REQUIRE_TSAN=1 requires the ThreadSanitizer run")
+        pytest.skip(f"{name} is not installed; the C core checks that need it are skipped")
+    return path
+
+
+def compile_c(cmd: list[str]) -> None:
+    built = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert built.returncode == 0, f"{' '.join(cmd)}\n{built.stderr}"
+
+
+def compile_stress(compiler: str, flags: list[str], out: Path) -> Path:
+    cc = find_compiler(compiler)
+    compile_c([cc, *WARNINGS, *flags, "-I", str(CSRC), *map(str, CORE_SOURCES), str(STRESS), "-o", str(out), "-lpthread"])
+    return out
+
+
+def compile_stress_on_one_mapping(flags: list[str], out: Path) -> Path:
+    """spsc_stress.c with both handles on one mapping (see tests/c/shared_mapping.c)."""
+    cc = find_compiler("clang")
+    stress_object = out.with_suffix(".o")
+    compile_c([cc, *WARNINGS, *flags, "-I", str(CSRC), "-Dshmring_open=stress_open", "-c", str(STRESS), "-o", str(stress_object)])
+    compile_c([cc, *WARNINGS, *flags, "-I", str(CSRC), *map(str, CORE_SOURCES), str(SHARED_MAPPING), str(stress_object),
+               "-o", str(out), "-lpthread"])
+    return out
+
+
+def run_stress(program: Path, messages: int = 200_000, capacity: int = 1024, env=None):
+    name = h.unique_name()
+    cmd = [str(program), name, str(messages), str(capacity)]
+    try:
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})})
+        if "unexpected memory mapping" in run.stderr:  # TSan and a kernel with high ASLR entropy
+            cmd = ["setarch", platform.machine(), "-R", *cmd]
+            run = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})})
+        assert run.returncode == 0, f"{' '.join(cmd)} exited {run.returncode}\n{run.stdout}\n{run.stderr}"
+        assert run.stdout.startswith(f"ok: {messages} messages"), run.stdout
+        assert not h.segment_exists(name), "both ends closed, yet the name was not unlinked"
+        return run
+    finally:
+        shmring.unlink(f"shm://{name}")
+
+
+@pytest.mark.timeout(300)
+def test_stress_under_thread_sanitizer(tmp_path):
+    program = compile_stress("clang", ["-O1", "-g", "-fsanitize=thread"], tmp_path / "spsc_stress_tsan")
+    run = run_stress(program, env={"TSAN_OPTIONS": "halt_on_error=1"})
+    assert "WARNING: ThreadSanitizer" not in run.stderr, run.stderr
+
+
+@pytest.mark.timeout(300)
+def test_stress_under_thread_sanitizer_with_both_threads_on_one_mapping(tmp_path):
+    # Only here does TSan see both threads' accesses to the ring's memory.
+    program = compile_stress_on_one_mapping(["-O1", "-g", "-fsanitize=thread"], tmp_path / "spsc_stress_tsan_shared")
+    run = run_stress(program, env={"TSAN_OPTIONS": "halt_on_error=1"})
+    assert "WARNING: ThreadSanitizer" not in run.stderr, run.stderr
+
+
+@pytest.mark.timeout(300)
+def test_stress_under_address_and_undefined_behaviour_sanitizers(tmp_path):
+    flags = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
+    program = compile_stress("gcc", flags, tmp_path / "spsc_stress_asan")
+    run = run_stress(program)
+    assert "runtime error" not in run.stderr and "AddressSanitizer" not in run.stderr, run.stderr
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("capacity", [1024, 1 << 16])
+def test_stress_optimised_build(tmp_path, capacity):
+    program = compile_stress("gcc", ["-O2"], tmp_path / "spsc_stress")
+    run_stress(program, capacity=capacity)
+
+
+@pytest.mark.parametrize("compiler", ["gcc", "clang"])
+@pytest.mark.parametrize("source", CORE_SOURCES, ids=lambda p: p.name)
+def test_core_source_compiles_without_warnings(tmp_path, compiler, source):
+    # -O2: some warnings (maybe-uninitialized, for one) need the optimiser's analysis.
+    cmd = [find_compiler(compiler), *WARNINGS, "-O2", "-I", str(CSRC), "-c", str(source), "-o", str(tmp_path / "x.o")]
+    built = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert built.returncode == 0, f"{' '.join(cmd)}\n{built.stderr}"
