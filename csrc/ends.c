@@ -56,6 +56,10 @@ static bool end_has_live_holder(shmring_end *end) {
     return false;
 }
 
+bool shmring_end_holder_alive(shmring_end *end, uint32_t index) {
+    return index < SHMRING_MAX_HOLDERS && holder_alive(&end->holders[index]);
+}
+
 uint32_t shmring_end_live_holders(shmring_end *end) {
     uint32_t n = 0;
     for (uint32_t i = 0; i < SHMRING_MAX_HOLDERS; i++)
@@ -158,6 +162,19 @@ static uint32_t mark_closed(shmring_header *hdr, int role) {
     return 0;
 }
 
+/* Add ourselves to an end that is open (MPMC), unless it closes meanwhile. */
+static int join_open_end(shmring_ring *r, shmring_end *end) {
+    int rc = add_own_copy(end, &r->holder);
+    if (rc != SHMRING_OK)
+        return rc;
+    /* acquire: pairs with mark_closed(); our copy is counted before we look */
+    if (atomic_load_explicit(&end->state, memory_order_acquire) != SHMRING_END_OPEN) {
+        drop_copy(end, r->holder, shmring_self_pid(), shmring_self_start_time());
+        return SHMRING_EENDCLOSED;
+    }
+    return SHMRING_OK;
+}
+
 int shmring_end_open(shmring_ring *r) {
     shmring_end *end = &r->hdr->ends[r->role];
     for (;;) {
@@ -166,10 +183,13 @@ int shmring_end_open(shmring_ring *r) {
         if (st == SHMRING_END_CLOSED)
             return SHMRING_EENDCLOSED;
         if (st == SHMRING_END_OPEN) {
-            if (end_has_live_holder(end))
-                return SHMRING_EINUSE;
-            mark_closed(r->hdr, r->role); /* its holders all died */
-            return SHMRING_EENDCLOSED;
+            if (!end_has_live_holder(end)) {
+                mark_closed(r->hdr, r->role); /* its holders all died */
+                return SHMRING_EENDCLOSED;
+            }
+            if (r->kind == SHMRING_KIND_SPSC)
+                return SHMRING_EINUSE; /* one sender and one receiver */
+            return join_open_end(r, end); /* MPMC: one more sender or receiver */
         }
         if (st != SHMRING_END_NEW)
             return SHMRING_ECORRUPT;

@@ -17,6 +17,7 @@
 /* How often a waiter asks the OS whether the peer's processes still live. */
 #define SHMRING_LIVENESS_NS INT64_C(50000000)
 #define SHMRING_DEFAULT_SPIN_NS INT64_C(50000)
+#define SHMRING_DEFAULT_CLAIM_TIMEOUT_NS INT64_C(100000000)
 
 /* ---- segment_*.c: a named mapping ------------------------------------ */
 
@@ -49,6 +50,7 @@ uint64_t shmring_unix_ns(void); /* wall clock */
  * value differs or the time passed; SHMRING_EINTR on a signal. */
 int shmring_park(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns);
 void shmring_wake_all(_Atomic uint32_t *word);
+void shmring_wake_one(_Atomic uint32_t *word);
 
 /*
  * Asymmetric fences. The wake-up handshake needs a full fence on both sides
@@ -94,12 +96,23 @@ struct shmring_ring {
 
     int64_t spin_ns;
     int64_t next_liveness_ns;
+    uint64_t needed;        /* length of the message that did not fit (ENOBUFS) */
+
+    /* MPMC */
+    uint32_t slot_shift;    /* log2(slots) */
+    uint64_t slot_stride;
+    int64_t claim_timeout_ns;
+    void *stuck_slot;       /* the slot we last found taken, its state, and since when */
+    uint64_t stuck_state;
+    int64_t stuck_since_ns;
 };
 
 /* ---- ends.c: copies, holders, closing -------------------------------- */
 
 int shmring_end_open(shmring_ring *r);
 uint32_t shmring_end_live_holders(shmring_end *end);
+/* Is the process of holder entry `index` alive? */
+bool shmring_end_holder_alive(shmring_end *end, uint32_t index);
 int shmring_end_export(shmring_ring *r, shmring_origin *origin);
 int shmring_end_import(shmring_ring *r, const shmring_origin *origin);
 /* Drop our copy; returns true when the segment's name should be unlinked. */
@@ -150,7 +163,7 @@ static inline void shmring_notify(const shmring_ring *r, shmring_waitpoint *wp, 
         pos >= atomic_load_explicit(&wp->wake_at, memory_order_relaxed)) {
         /* release: a sleeper that reads the new seq also sees our index store */
         atomic_fetch_add_explicit(&wp->seq, 1, memory_order_release);
-        shmring_wake_all(&wp->seq);
+        shmring_wake_one(&wp->seq); /* one message (or slot) serves one sleeper */
     }
 }
 

@@ -16,9 +16,10 @@
  *   384     128   data waitpoint (receivers park)    receivers / senders
  *   512     128   space waitpoint (senders park)     senders / receivers
  *   640     128   control: closed_ends               whoever closes an end
+ *   768     128   stats: recovered claims (MPMC)     whoever recovers one
  *   1024    1024  sender end: state, user, holders   processes holding it
  *   2048    1024  receiver end: state, holder table  processes holding it
- *   4096    ...   data area (ring of records)
+ *   4096    ...   data area: SPSC a ring of records, MPMC an array of slots
  */
 #ifndef SHMRING_LAYOUT_H
 #define SHMRING_LAYOUT_H
@@ -51,14 +52,15 @@ typedef struct shmring_identity {
     _Atomic uint32_t layout_version;   /* 8 */
     _Atomic uint32_t kind;             /* 12: enum shmring_kind */
     _Atomic uint64_t total_size;       /* 16: header + data area, bytes */
-    _Atomic uint64_t capacity;         /* 24: SPSC: data bytes (power of two) */
-    _Atomic uint64_t max_message_size; /* 32: largest payload accepted */
+    _Atomic uint64_t capacity;         /* 24: SPSC: data bytes; MPMC: slots (powers of two) */
+    _Atomic uint64_t max_message_size; /* 32: largest payload accepted (MPMC: slot size) */
     _Atomic uint64_t data_offset;      /* 40: == SHMRING_HEADER_SIZE */
     _Atomic uint32_t creator_pid;      /* 48 */
     _Atomic uint32_t reserved0;        /* 52 */
     _Atomic uint64_t creator_start;    /* 56: creator's start time (see process.h) */
     _Atomic uint64_t created_unix_ns;  /* 64: wall clock, for `shmring ls` */
-    _Atomic uint64_t reserved[7];      /* 72..127 */
+    _Atomic uint64_t slot_stride;      /* 72: MPMC: bytes per slot; SPSC: 0 */
+    _Atomic uint64_t reserved[6];      /* 80..127 */
 } shmring_identity;
 
 /* One index, alone on its line: only one side ever writes it. */
@@ -86,6 +88,13 @@ typedef struct shmring_control {
     uint8_t pad[SHMRING_LINE - sizeof(uint32_t)];
 } shmring_control;
 
+/* MPMC: claims of dead processes taken back (see mpmc.c). */
+typedef struct shmring_stats {
+    _Atomic uint64_t recovered_writes; /* a dead sender's slot skipped: nothing lost */
+    _Atomic uint64_t recovered_reads;  /* a dead receiver's slot freed: its message lost */
+    uint8_t pad[SHMRING_LINE - 2 * sizeof(uint64_t)];
+} shmring_stats;
+
 /* A process holding copies of an end: (pid << 32) | copies in one word. */
 typedef struct shmring_holder {
     _Atomic uint64_t pid_copies;
@@ -109,7 +118,8 @@ typedef struct shmring_header {
     shmring_waitpoint data_wait; /* 384: receivers sleep here for data */
     shmring_waitpoint space_wait;/* 512: senders sleep here for space */
     shmring_control control;     /* 640 */
-    uint8_t reserved[1024 - 768];
+    shmring_stats stats;         /* 768 */
+    uint8_t reserved[1024 - 896];
     shmring_end ends[2];         /* 1024: indexed by enum shmring_role_id */
     uint8_t tail_reserved[SHMRING_HEADER_SIZE - 3072];
 } shmring_header;
@@ -122,6 +132,30 @@ typedef struct shmring_record {
 
 enum { SHMRING_RECORD_MESSAGE = 0x4d534721u, SHMRING_RECORD_PADDING = 0x50414421u };
 #define SHMRING_RECORD_ALIGN 8u
+
+/*
+ * MPMC slot: a state word, the message length, then slot_size bytes; slots
+ * are padded to whole 64-byte lines so neighbours never share one.
+ * state = (lap << 9) | (holder << 3) | SHMRING_SLOT_*, where lap is the
+ * position this state is about divided by the number of slots, and holder
+ * the claimer's entry in the holder table of its end.
+ */
+typedef struct shmring_slot {
+    _Atomic uint64_t state;
+    _Atomic uint32_t length;
+    _Atomic uint32_t reserved;
+} shmring_slot;
+
+enum {
+    SHMRING_SLOT_FREE = 0,    /* lap's producer may claim it */
+    SHMRING_SLOT_WRITING = 1, /* claimed by a producer (holder set) */
+    SHMRING_SLOT_READY = 2,   /* holds a message */
+    SHMRING_SLOT_SKIPPED = 3, /* its producer died mid-write: consumers pass over it */
+    SHMRING_SLOT_READING = 4, /* claimed by a consumer (holder set) */
+};
+#define SHMRING_SLOT_ALIGN 64u
+#define SHMRING_SLOT_STATE_BITS 3u
+#define SHMRING_SLOT_HOLDER_BITS 6u
 
 /* The layout is a contract between processes and versions: pin it. */
 static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free in shared memory");
@@ -137,6 +171,10 @@ static_assert(offsetof(shmring_header, tail) == 256, "consumer line");
 static_assert(offsetof(shmring_header, data_wait) == 384, "data waitpoint");
 static_assert(offsetof(shmring_header, space_wait) == 512, "space waitpoint");
 static_assert(offsetof(shmring_header, control) == 640, "control line");
+static_assert(offsetof(shmring_header, stats) == 768, "stats line");
+static_assert(offsetof(shmring_identity, slot_stride) == 72, "identity layout");
+static_assert(sizeof(shmring_slot) == 16, "slot header is 16 bytes");
+static_assert(SHMRING_MAX_HOLDERS < (1u << SHMRING_SLOT_HOLDER_BITS), "holder index fits a slot state");
 static_assert(offsetof(shmring_header, ends) == 1024, "end tables");
 static_assert(sizeof(shmring_end) == 1024, "one end table is 1 KiB");
 static_assert(sizeof(shmring_header) == SHMRING_HEADER_SIZE, "header is one page");

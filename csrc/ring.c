@@ -43,12 +43,41 @@ uint64_t shmring_spsc_max_message_size(uint64_t capacity) {
     return capacity / 2 - sizeof(shmring_record);
 }
 
-int shmring_spsc_create(const char *name, uint64_t capacity) {
-    if (shmring_name_check(name) != SHMRING_OK || !is_power_of_two(capacity) ||
-        capacity < SHMRING_MIN_CAPACITY || capacity > SHMRING_MAX_CAPACITY)
+/* The shape of a segment, all derived from kind, capacity and slot size. */
+typedef struct geometry {
+    uint32_t kind;
+    uint64_t capacity;    /* SPSC: data bytes; MPMC: slots */
+    uint64_t max_message;
+    uint64_t slot_stride; /* MPMC only */
+    uint64_t data_bytes;
+} geometry;
+
+static int spsc_geometry(uint64_t capacity, geometry *g) {
+    if (!is_power_of_two(capacity) || capacity < SHMRING_MIN_CAPACITY ||
+        capacity > SHMRING_MAX_CAPACITY)
+        return SHMRING_EINVAL;
+    *g = (geometry){SHMRING_KIND_SPSC, capacity, shmring_spsc_max_message_size(capacity), 0,
+                    capacity};
+    return SHMRING_OK;
+}
+
+static int mpmc_geometry(uint64_t slots, uint64_t slot_size, geometry *g) {
+    if (!is_power_of_two(slots) || slots < SHMRING_MIN_SLOTS || slots > SHMRING_MAX_SLOTS ||
+        slot_size < 1 || slot_size > SHMRING_MAX_SLOT_SIZE)
+        return SHMRING_EINVAL;
+    uint64_t stride = (sizeof(shmring_slot) + slot_size + SHMRING_SLOT_ALIGN - 1) &
+                      ~(uint64_t)(SHMRING_SLOT_ALIGN - 1);
+    if (slots * stride > SHMRING_MAX_MPMC_BYTES)
+        return SHMRING_EINVAL;
+    *g = (geometry){SHMRING_KIND_MPMC, slots, slot_size, stride, slots * stride};
+    return SHMRING_OK;
+}
+
+static int create_segment(const char *name, const geometry *g) {
+    if (shmring_name_check(name) != SHMRING_OK)
         return SHMRING_EINVAL;
     shmring_segment seg;
-    uint64_t total = SHMRING_HEADER_SIZE + capacity;
+    uint64_t total = SHMRING_HEADER_SIZE + g->data_bytes;
     int rc = shmring_segment_create(name, (size_t)total, &seg);
     if (rc != SHMRING_OK)
         return rc;
@@ -56,27 +85,41 @@ int shmring_spsc_create(const char *name, uint64_t capacity) {
     shmring_identity *id = &hdr->id;
     /* relaxed: all published by the release store of magic below */
     atomic_store_explicit(&id->layout_version, SHMRING_LAYOUT_VERSION, memory_order_relaxed);
-    atomic_store_explicit(&id->kind, SHMRING_KIND_SPSC, memory_order_relaxed);
+    atomic_store_explicit(&id->kind, g->kind, memory_order_relaxed);
     atomic_store_explicit(&id->total_size, total, memory_order_relaxed);
-    atomic_store_explicit(&id->capacity, capacity, memory_order_relaxed);
-    atomic_store_explicit(&id->max_message_size, shmring_spsc_max_message_size(capacity),
-                          memory_order_relaxed);
+    atomic_store_explicit(&id->capacity, g->capacity, memory_order_relaxed);
+    atomic_store_explicit(&id->max_message_size, g->max_message, memory_order_relaxed);
+    atomic_store_explicit(&id->slot_stride, g->slot_stride, memory_order_relaxed);
     atomic_store_explicit(&id->data_offset, SHMRING_HEADER_SIZE, memory_order_relaxed);
     atomic_store_explicit(&id->creator_pid, shmring_self_pid(), memory_order_relaxed);
     atomic_store_explicit(&id->creator_start, shmring_self_start_time(), memory_order_relaxed);
     atomic_store_explicit(&id->created_unix_ns, shmring_unix_ns(), memory_order_relaxed);
+    /* MPMC slots start FREE for lap 0: the all-zero state word. */
     /* release: pairs with the acquire in check_header(); magic goes last */
     atomic_store_explicit(&id->magic, SHMRING_MAGIC, memory_order_release);
     shmring_segment_detach(&seg);
     return SHMRING_OK;
 }
 
+int shmring_spsc_create(const char *name, uint64_t capacity) {
+    geometry g;
+    int rc = spsc_geometry(capacity, &g);
+    return rc != SHMRING_OK ? rc : create_segment(name, &g);
+}
+
+int shmring_mpmc_create(const char *name, uint64_t slots, uint64_t slot_size) {
+    geometry g;
+    int rc = mpmc_geometry(slots, slot_size, &g);
+    return rc != SHMRING_OK ? rc : create_segment(name, &g);
+}
+
 #define LOAD(field) atomic_load_explicit(&id->field, memory_order_relaxed)
 
-/* Validate the header against the object's real size; fill r's geometry. */
+/* Validate the header against the object's real size; fill r's geometry.
+ * kind 0 accepts either kind. */
 static int check_header(shmring_ring *r, int kind) {
     shmring_identity *id = (shmring_identity *)r->seg.base;
-    /* acquire: pairs with the release store of magic in shmring_spsc_create() */
+    /* acquire: pairs with the release store of magic in create_segment() */
     uint64_t magic = atomic_load_explicit(&id->magic, memory_order_acquire);
     if (magic == 0 && r->seg.size >= SHMRING_HEADER_SIZE)
         return SHMRING_ENOTREADY;
@@ -87,29 +130,33 @@ static int check_header(shmring_ring *r, int kind) {
     if (LOAD(layout_version) != SHMRING_LAYOUT_VERSION)
         return SHMRING_EVERSION;
     uint32_t seg_kind = LOAD(kind);
-    if (seg_kind != SHMRING_KIND_SPSC && seg_kind != SHMRING_KIND_MPMC)
+    geometry g;
+    int rc = seg_kind == SHMRING_KIND_SPSC   ? spsc_geometry(LOAD(capacity), &g)
+             : seg_kind == SHMRING_KIND_MPMC ? mpmc_geometry(LOAD(capacity), LOAD(max_message_size), &g)
+                                             : SHMRING_ECORRUPT;
+    if (rc != SHMRING_OK)
         return SHMRING_ECORRUPT;
-    if ((int)seg_kind != kind)
+    if (kind != 0 && (int)seg_kind != kind)
         return SHMRING_EKIND;
-    uint64_t capacity = LOAD(capacity);
     if (LOAD(total_size) != r->seg.size || LOAD(data_offset) != SHMRING_HEADER_SIZE ||
-        !is_power_of_two(capacity) || capacity < SHMRING_MIN_CAPACITY ||
-        capacity > SHMRING_MAX_CAPACITY || SHMRING_HEADER_SIZE + capacity != r->seg.size ||
-        LOAD(max_message_size) != shmring_spsc_max_message_size(capacity))
+        SHMRING_HEADER_SIZE + g.data_bytes != r->seg.size ||
+        LOAD(max_message_size) != g.max_message || LOAD(slot_stride) != g.slot_stride)
         return SHMRING_ECORRUPT;
     r->hdr = (shmring_header *)r->seg.base;
     r->data = r->seg.base + SHMRING_HEADER_SIZE;
-    r->kind = kind;
-    r->capacity = capacity;
-    r->mask = capacity - 1;
-    r->max_message = shmring_spsc_max_message_size(capacity);
+    r->kind = (int)seg_kind;
+    r->capacity = g.capacity;
+    r->mask = g.capacity - 1;
+    r->max_message = g.max_message;
+    r->slot_stride = g.slot_stride;
+    r->slot_shift = (uint32_t)__builtin_ctzll(g.capacity);
     return SHMRING_OK;
 }
 
 static int map_ring(const char *name, int role, int kind, shmring_ring **out) {
     if (shmring_name_check(name) != SHMRING_OK ||
         (role != SHMRING_ROLE_SENDER && role != SHMRING_ROLE_RECEIVER) ||
-        kind != SHMRING_KIND_SPSC)
+        (kind != 0 && kind != SHMRING_KIND_SPSC && kind != SHMRING_KIND_MPMC))
         return SHMRING_EINVAL;
     shmring_ring *r = calloc(1, sizeof *r);
     if (r == NULL)
@@ -117,6 +164,7 @@ static int map_ring(const char *name, int role, int kind, shmring_ring **out) {
     memcpy(r->name, name, strlen(name) + 1);
     r->role = role;
     r->spin_ns = SHMRING_DEFAULT_SPIN_NS;
+    r->claim_timeout_ns = SHMRING_DEFAULT_CLAIM_TIMEOUT_NS;
     int rc = shmring_segment_attach(name, &r->seg);
     if (rc == SHMRING_OK)
         rc = check_header(r, kind);
@@ -216,7 +264,7 @@ void shmring_free(shmring_ring *r) {
 
 int shmring_inspect(const char *name, shmring_info *out) {
     shmring_ring *r;
-    int rc = map_ring(name, SHMRING_ROLE_RECEIVER, SHMRING_KIND_SPSC, &r);
+    int rc = map_ring(name, SHMRING_ROLE_RECEIVER, 0, &r);
     if (rc != SHMRING_OK)
         return rc;
     shmring_header *hdr = r->hdr;
@@ -231,7 +279,11 @@ int shmring_inspect(const char *name, shmring_info *out) {
     /* acquire, both: a snapshot for display; checked like any other read */
     uint64_t head = atomic_load_explicit(&hdr->head.pos, memory_order_acquire);
     uint64_t tail = atomic_load_explicit(&hdr->tail.pos, memory_order_acquire);
-    out->used_bytes = head >= tail && head - tail <= r->capacity ? head - tail : 0;
+    uint64_t used = head >= tail && head - tail <= r->capacity ? head - tail : 0;
+    out->used_bytes = r->kind == SHMRING_KIND_SPSC ? used : used * r->max_message; /* MPMC: at most */
+    out->slot_stride = r->slot_stride;
+    out->recovered_writes = atomic_load_explicit(&hdr->stats.recovered_writes, memory_order_relaxed);
+    out->recovered_reads = atomic_load_explicit(&hdr->stats.recovered_reads, memory_order_relaxed);
     for (int role = 0; role < 2; role++) {
         out->end_state[role] = atomic_load_explicit(&hdr->ends[role].state, memory_order_acquire);
         out->live_holders[role] = shmring_end_live_holders(&hdr->ends[role]);
@@ -251,3 +303,6 @@ uint64_t shmring_capacity(const shmring_ring *r) { return r->capacity; }
 uint64_t shmring_max_message_size(const shmring_ring *r) { return r->max_message; }
 const char *shmring_name(const shmring_ring *r) { return r->name; }
 void shmring_set_spin(shmring_ring *r, int64_t spin_ns) { r->spin_ns = spin_ns < 0 ? 0 : spin_ns; }
+void shmring_set_claim_timeout(shmring_ring *r, int64_t ns) { r->claim_timeout_ns = ns < 0 ? 0 : ns; }
+uint64_t shmring_needed(const shmring_ring *r) { return r->needed; }
+int shmring_kind_of(const shmring_ring *r) { return r->kind; }

@@ -62,6 +62,10 @@ enum shmring_kind { SHMRING_KIND_SPSC = 1, SHMRING_KIND_MPMC = 2 };
 
 #define SHMRING_MIN_CAPACITY (UINT64_C(1) << 10)
 #define SHMRING_MAX_CAPACITY (UINT64_C(1) << 32)
+#define SHMRING_MIN_SLOTS UINT64_C(2)
+#define SHMRING_MAX_SLOTS (UINT64_C(1) << 24)
+#define SHMRING_MAX_SLOT_SIZE (UINT64_C(1) << 26)
+#define SHMRING_MAX_MPMC_BYTES (UINT64_C(1) << 36)
 
 typedef struct shmring_ring shmring_ring;
 
@@ -81,8 +85,13 @@ uint64_t shmring_spsc_max_message_size(uint64_t capacity);
  * [SHMRING_MIN_CAPACITY, SHMRING_MAX_CAPACITY]. Both ends start unopened. */
 int shmring_spsc_create(const char *name, uint64_t capacity);
 
-/* Open `role` of the ring `name` in this process; fails with EINUSE if a
- * live process holds it, EENDCLOSED if it was closed. */
+/* Create and initialise an MPMC segment: `slots` (a power of two within
+ * [SHMRING_MIN_SLOTS, SHMRING_MAX_SLOTS]) of up to `slot_size` bytes each. */
+int shmring_mpmc_create(const char *name, uint64_t slots, uint64_t slot_size);
+
+/* Open `role` of the ring `name` (of `kind`, or 0 for either) in this
+ * process. SPSC: fails with EINUSE if a live process holds that end; MPMC:
+ * joins the other senders or receivers. EENDCLOSED if it was closed. */
 int shmring_open(const char *name, int role, int kind, shmring_ring **out);
 
 /* Count one more copy of this handle's end, held by this process until
@@ -126,17 +135,32 @@ typedef struct shmring_info {
     uint32_t creator_pid;
     uint64_t capacity;
     uint64_t max_message_size;
-    uint64_t used_bytes;       /* head - tail at the moment of reading */
+    uint64_t used_bytes;       /* SPSC: head - tail when read; MPMC: at most this */
     uint64_t created_unix_ns;
     uint32_t end_state[2];     /* by role: 0 new, 1 open, 2 closed */
     uint32_t live_holders[2];  /* processes alive and holding copies of each end */
     uint32_t creator_alive;
+    uint64_t slot_stride;      /* MPMC */
+    uint64_t recovered_writes; /* MPMC: dead senders' claims skipped */
+    uint64_t recovered_reads;  /* MPMC: dead receivers' claims freed (messages lost) */
 } shmring_info;
 
 /* Validate the segment `name` and describe it. */
 int shmring_inspect(const char *name, shmring_info *out);
 
+/* MPMC: one message into a free slot, or out of a full one. Every message
+ * goes to exactly one receiver; a receiver's buffer smaller than the next
+ * message gives ENOBUFS (shmring_needed() says its size) and leaves it. */
+int shmring_mpmc_send(shmring_ring *r, const void *data, size_t len, int64_t timeout_ns);
+int64_t shmring_mpmc_recv(shmring_ring *r, void *buf, size_t cap, int64_t timeout_ns);
+
+/* MPMC: how long a slot claimed by another process may stay claimed
+ * before we ask whether that process died (default 100 ms). */
+void shmring_set_claim_timeout(shmring_ring *r, int64_t ns);
+
 /* Facts about an open handle. */
+int shmring_kind_of(const shmring_ring *r);
+uint64_t shmring_needed(const shmring_ring *r);
 uint64_t shmring_capacity(const shmring_ring *r);
 uint64_t shmring_max_message_size(const shmring_ring *r);
 const char *shmring_name(const shmring_ring *r);

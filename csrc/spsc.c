@@ -89,7 +89,7 @@ static void write_message(shmring_ring *r, uint64_t head, const void *data, size
 int shmring_spsc_send(shmring_ring *r, const void *data, size_t len, int64_t timeout_ns) {
     if (shmring_is_closed(r))
         return SHMRING_ECLOSED;
-    if (r->role != SHMRING_ROLE_SENDER)
+    if (r->role != SHMRING_ROLE_SENDER || r->kind != SHMRING_KIND_SPSC)
         return SHMRING_EINVAL;
     if (len > r->max_message)
         return SHMRING_ETOOBIG;
@@ -182,7 +182,7 @@ static int next_record(shmring_ring *r, found_record *out) {
 static int wait_record(shmring_ring *r, found_record *out, int64_t timeout_ns) {
     if (shmring_is_closed(r))
         return SHMRING_ECLOSED;
-    if (r->role != SHMRING_ROLE_RECEIVER)
+    if (r->role != SHMRING_ROLE_RECEIVER || r->kind != SHMRING_KIND_SPSC)
         return SHMRING_EINVAL;
     int rc = next_record(r, out);
     if (rc != 0)

@@ -36,6 +36,10 @@ void shmring_wake_all(_Atomic uint32_t *word) {
     syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
 }
 
+void shmring_wake_one(_Atomic uint32_t *word) {
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
 #if defined(SYS_membarrier)
 static long membarrier(int cmd) { return syscall(SYS_membarrier, cmd, 0, 0); }
 #else

@@ -31,6 +31,7 @@ int shmring_park(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns) 
 }
 
 void shmring_wake_all(_Atomic uint32_t *word) { (void)word; /* sleepers poll the word */ }
+void shmring_wake_one(_Atomic uint32_t *word) { (void)word; }
 
 /* No way to fence other processes here: every notifier uses a real fence. */
 bool shmring_light_fence_ready(void) { return false; }

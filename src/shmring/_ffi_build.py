@@ -31,6 +31,10 @@ enum shmring_kind { SHMRING_KIND_SPSC, SHMRING_KIND_MPMC, ... };
 #define SHMRING_NAME_MAX ...
 #define SHMRING_MIN_CAPACITY ...
 #define SHMRING_MAX_CAPACITY ...
+#define SHMRING_MIN_SLOTS ...
+#define SHMRING_MAX_SLOTS ...
+#define SHMRING_MAX_SLOT_SIZE ...
+#define SHMRING_MAX_MPMC_BYTES ...
 
 typedef struct shmring_ring shmring_ring;
 typedef struct shmring_origin {
@@ -42,6 +46,7 @@ typedef struct shmring_origin {
 const char *shmring_strerror(int code);
 uint64_t shmring_spsc_max_message_size(uint64_t capacity);
 int shmring_spsc_create(const char *name, uint64_t capacity);
+int shmring_mpmc_create(const char *name, uint64_t slots, uint64_t slot_size);
 int shmring_open(const char *name, int role, int kind, shmring_ring **out);
 int shmring_export(shmring_ring *r, shmring_origin *origin);
 int shmring_import(const char *name, int role, int kind, const shmring_origin *origin,
@@ -56,6 +61,12 @@ int64_t shmring_spsc_recv(shmring_ring *r, char *buf, size_t cap, int64_t timeou
 int shmring_spsc_peek(shmring_ring *r, const void **data, size_t *len, int64_t timeout_ns);
 int shmring_spsc_consume(shmring_ring *r);
 
+int shmring_mpmc_send(shmring_ring *r, const char *data, size_t len, int64_t timeout_ns);
+int64_t shmring_mpmc_recv(shmring_ring *r, char *buf, size_t cap, int64_t timeout_ns);
+void shmring_set_claim_timeout(shmring_ring *r, int64_t ns);
+int shmring_kind_of(const shmring_ring *r);
+uint64_t shmring_needed(const shmring_ring *r);
+
 typedef struct shmring_info {
     uint32_t kind;
     uint32_t creator_pid;
@@ -66,6 +77,10 @@ typedef struct shmring_info {
     uint32_t end_state[2];
     uint32_t live_holders[2];
     uint32_t creator_alive;
+    uint64_t slot_stride;
+    uint64_t recovered_writes;
+    uint64_t recovered_reads;
+    ...;
 } shmring_info;
 int shmring_inspect(const char *name, shmring_info *out);
 
@@ -91,6 +106,8 @@ def _sources():
 FASTPATH_CDEF = """
 int shmring_spsc_try_send(void *r, const char *data, size_t len);
 int64_t shmring_spsc_try_recv(void *r, char *buf, size_t cap);
+int shmring_mpmc_try_send(void *r, const char *data, size_t len);
+int64_t shmring_mpmc_try_recv(void *r, char *buf, size_t cap);
 """
 
 # cffi wraps each call in Py_BEGIN/END_ALLOW_THREADS; emptying them keeps the
@@ -107,6 +124,12 @@ static int shmring_spsc_try_send(void *r, const char *data, size_t len) {
 }
 static int64_t shmring_spsc_try_recv(void *r, char *buf, size_t cap) {
     return shmring_spsc_recv((shmring_ring *)r, buf, cap, 0);
+}
+static int shmring_mpmc_try_send(void *r, const char *data, size_t len) {
+    return shmring_mpmc_send((shmring_ring *)r, data, len, 0);
+}
+static int64_t shmring_mpmc_try_recv(void *r, char *buf, size_t cap) {
+    return shmring_mpmc_recv((shmring_ring *)r, buf, cap, 0);
 }
 """
 

@@ -43,7 +43,10 @@ from ..channel import (
 )
 
 DEFAULT_CAPACITY = 1 << 20
+DEFAULT_SLOTS = 4096
+DEFAULT_SLOT_SIZE = 256
 DEFAULT_SPIN_US = 50
+DEFAULT_CLAIM_TIMEOUT = 0.1  # seconds an MPMC slot may stay claimed before we ask if its claimer died
 SLICE_NS = 50_000_000
 SCRATCH_BYTES = 64 * 1024
 NOT_READY_WAIT = 2.0  # seconds open() waits for a creator to finish initialising
@@ -51,16 +54,28 @@ NOT_READY_WAIT = 2.0  # seconds open() waits for a creator to finish initialisin
 _SENDER = lib.SHMRING_ROLE_SENDER
 _RECEIVER = lib.SHMRING_ROLE_RECEIVER
 _SPSC = lib.SHMRING_KIND_SPSC
+_MPMC = lib.SHMRING_KIND_MPMC
+_MODES = {"spsc": _SPSC, "mpmc": _MPMC}
 _EAGAIN = lib.SHMRING_EAGAIN
 _ENOBUFS = lib.SHMRING_ENOBUFS
 _KEEP_WAITING = (lib.SHMRING_EINTR, lib.SHMRING_ETIMEDOUT)
 _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,%d}" % (lib.SHMRING_NAME_MAX - 1))
 
-_try_send = fastlib.shmring_spsc_try_send
-_try_recv = fastlib.shmring_spsc_try_recv
-_send = lib.shmring_spsc_send
-_recv = lib.shmring_spsc_recv
 _unpack = ffi.unpack
+
+
+class _Calls:
+    """The C calls of one kind of ring: a try that keeps the GIL, and a
+    blocking call that releases it."""
+
+    def __init__(self, prefix):
+        self.try_send = getattr(fastlib, f"shmring_{prefix}_try_send")
+        self.try_recv = getattr(fastlib, f"shmring_{prefix}_try_recv")
+        self.send = getattr(lib, f"shmring_{prefix}_send")
+        self.recv = getattr(lib, f"shmring_{prefix}_recv")
+
+
+_CALLS = {_SPSC: _Calls("spsc"), _MPMC: _Calls("mpmc")}
 
 
 def _call_in_slices(call, timeout):
@@ -118,11 +133,14 @@ def _error(rc: int, address: str, what: str = "") -> Exception:
             f"remove it with shmring.unlink({address!r})"
         )
     if rc == lib.SHMRING_EINUSE:
-        return InUse(f"that end of {address} is already held by a live process (one sender and one receiver per ring)")
+        return InUse(
+            f"that end of {address} is already held by a live process (an spsc ring has one sender and one "
+            "receiver; use mode='mpmc' for many)"
+        )
     if rc == lib.SHMRING_EENDCLOSED:
         return Closed(f"that end of {address} was closed for good; an end cannot be reopened, create a new ring")
     if rc == lib.SHMRING_EKIND:
-        return ChannelError(f"{address} holds another kind of ring (mode='mpmc'?)")
+        return ChannelError(f"{address} holds another kind of ring: open it with the other mode ('spsc' or 'mpmc')")
     if rc == lib.SHMRING_ENOSPACE:
         return OSError(
             errno.ENOSPC,
@@ -211,19 +229,24 @@ if hasattr(os, "register_at_fork"):
 
 
 class _ShmEndpoint:
-    """State shared by the shm Sender and Receiver."""
+    """State shared by the shm Sender and Receiver, of either kind of ring."""
 
     _role: int
 
-    def _setup(self, handle, name: str, spin_us: float):
+    def _setup(self, handle, name: str, spin_us: float, claim_timeout: float):
         self._h = ffi.gc(handle, lib.shmring_free)
         self._name = name
+        self._kind = lib.shmring_kind_of(handle)
+        self._calls = _CALLS[self._kind]
         self._spin_us = spin_us
+        self._claim_timeout = claim_timeout
         self._fork_origin = None
         self.address = f"shm://{name}"
-        self.capacity = lib.shmring_capacity(handle)
+        self.mode = "spsc" if self._kind == _SPSC else "mpmc"
+        self.capacity = lib.shmring_capacity(handle)  # SPSC: bytes; MPMC: slots
         self.max_message_size = lib.shmring_max_message_size(handle)
         lib.shmring_set_spin(handle, int(spin_us * 1000))
+        lib.shmring_set_claim_timeout(handle, int(claim_timeout * 1e9))
         _open_endpoints.add(self)
 
     def close(self) -> None:
@@ -231,6 +254,11 @@ class _ShmEndpoint:
             self._closed = True
             _open_endpoints.discard(self)
             lib.shmring_close(self._h)  # memory goes when the handle is collected
+
+    def stats(self) -> dict:
+        """MPMC: claims of dead processes taken back (see docs)."""
+        info = inspect(self._name)
+        return {"recovered_writes": info["recovered_writes"], "recovered_reads": info["recovered_reads"]}
 
     def _export(self):
         origin = ffi.new("shmring_origin *")
@@ -242,7 +270,8 @@ class _ShmEndpoint:
     def __reduce__(self):
         self._check_open("pickle")
         o = self._export()
-        return (_rebuild, (self._role, self._name, o.pid, o.holder, o.start_time, self._spin_us))
+        return (_rebuild, (self._role, self._name, o.pid, o.holder, o.start_time, self._spin_us,
+                           self._claim_timeout))
 
     def _raise(self, rc: int, what: str):
         self._check_open(what)
@@ -250,39 +279,47 @@ class _ShmEndpoint:
 
 
 class ShmSender(_ShmEndpoint, Sender):
-    """Sends into a shared-memory SPSC ring."""
+    """Sends into a shared-memory ring (SPSC or MPMC)."""
 
     _role = _SENDER
+
+    def _setup(self, handle, name, spin_us, claim_timeout):
+        super()._setup(handle, name, spin_us, claim_timeout)
+        self._try_send = self._calls.try_send
 
     def send(self, data, *, timeout=None) -> None:
         if timeout is not None:
             check_timeout(timeout)
         if type(data) is not bytes:
             data = _c_buffer(data)
-        if _try_send(self._h, data, len(data)) != 0:
+        if self._try_send(self._h, data, len(data)) != 0:
             self._send_slowly(data, timeout)
 
     def _send_slowly(self, data, timeout):
-        h, n = self._h, len(data)
-        rc = _call_in_slices(lambda ns: _send(h, data, n, ns), timeout)
+        h, n, send = self._h, len(data), self._calls.send
+        rc = _call_in_slices(lambda ns: send(h, data, n, ns), timeout)
         if rc == lib.SHMRING_ETOOBIG:
+            bigger = "capacity (max_message_size = capacity/2 - 8)" if self._kind == _SPSC else "slot_size"
             raise MessageTooLarge(
                 f"a message of {n} bytes exceeds max_message_size {self.max_message_size} of {self.address}; "
-                "use a ring with a larger capacity (max_message_size = capacity/2 - 8)"
+                f"use a ring with a larger {bigger}"
             )
         if rc != 0:
             self._raise(rc, "send")
 
 
 class ShmReceiver(_ShmEndpoint, Receiver):
-    """Receives from a shared-memory SPSC ring."""
+    """Receives from a shared-memory ring (SPSC or MPMC)."""
 
     _role = _RECEIVER
 
-    def _setup(self, handle, name, spin_us):
-        super()._setup(handle, name, spin_us)
-        self._scratch_len = min(SCRATCH_BYTES, self.max_message_size)
-        self._scratch = ffi.new("char[]", self._scratch_len)
+    def _setup(self, handle, name, spin_us, claim_timeout):
+        super()._setup(handle, name, spin_us, claim_timeout)
+        self._try_recv = self._calls.try_recv
+        # SPSC copies larger messages straight out of the ring (peek); an
+        # MPMC slot is claimed and copied at once, so its scratch holds a slot.
+        self._scratch_len = min(SCRATCH_BYTES, self.max_message_size) if self._kind == _SPSC else self.max_message_size
+        self._scratch = ffi.new("char[]", max(1, self._scratch_len))
         self._scratch_bytes = ffi.buffer(self._scratch)  # slicing it makes bytes: cheaper than ffi.unpack
         self._peek_ptr = ffi.new("void **")
         self._peek_len = ffi.new("size_t *")
@@ -290,18 +327,18 @@ class ShmReceiver(_ShmEndpoint, Receiver):
     def recv(self, *, timeout=None) -> bytes:
         if timeout is not None:
             check_timeout(timeout)
-        n = _try_recv(self._h, self._scratch, self._scratch_len)
+        n = self._try_recv(self._h, self._scratch, self._scratch_len)
         if n >= 0:
             return self._scratch_bytes[:n]
         return self._recv_slowly(timeout)
 
     def _recv_slowly(self, timeout) -> bytes:
-        h, scratch, cap = self._h, self._scratch, self._scratch_len
-        n = _call_in_slices(lambda ns: _recv(h, scratch, cap, ns), timeout)
+        h, scratch, cap, recv = self._h, self._scratch, self._scratch_len, self._calls.recv
+        n = _call_in_slices(lambda ns: recv(h, scratch, cap, ns), timeout)
         if n >= 0:
             return self._scratch_bytes[:n]
-        if n == _ENOBUFS:  # larger than the scratch buffer: copy it straight out of the ring
-            length = self._peek()
+        if n == _ENOBUFS and self._kind == _SPSC:  # larger than the scratch: copy it straight out of the ring
+            length = self._next_length()
             data = _unpack(ffi.cast("char *", self._peek_ptr[0]), length)
             lib.shmring_spsc_consume(h)
             return data
@@ -311,14 +348,14 @@ class ShmReceiver(_ShmEndpoint, Receiver):
         if timeout is not None:
             check_timeout(timeout)
         buf = _writable(buffer)
-        h, cap = self._h, len(buf)
-        n = _try_recv(h, buf, cap)
+        h, cap, recv = self._h, len(buf), self._calls.recv
+        n = self._try_recv(h, buf, cap)
         if n == _EAGAIN:
-            n = _call_in_slices(lambda ns: _recv(h, buf, cap, ns), timeout)
+            n = _call_in_slices(lambda ns: recv(h, buf, cap, ns), timeout)
         if n >= 0:
             return n
         if n == _ENOBUFS:
-            needed = self._peek()
+            needed = self._next_length()
             raise BufferTooSmall(
                 f"recv_into() got a buffer of {cap} bytes for a message of {needed}; "
                 "it stays queued: call again with a larger buffer",
@@ -326,29 +363,31 @@ class ShmReceiver(_ShmEndpoint, Receiver):
             )
         self._raise(n, "recv_into")
 
-    def _peek(self) -> int:
-        """Length of the next message, which is known to be there."""
+    def _next_length(self) -> int:
+        """Length of the message that did not fit, which is known to be there."""
+        if self._kind == _MPMC:
+            return lib.shmring_needed(self._h)
         rc = lib.shmring_spsc_peek(self._h, self._peek_ptr, self._peek_len, 0)
         if rc != 0:
             self._raise(rc, "recv")
         return self._peek_len[0]
 
 
-def _endpoint(handle, role: int, name: str, spin_us: float):
+def _endpoint(handle, role: int, name: str, spin_us: float, claim_timeout: float):
     cls = ShmSender if role == _SENDER else ShmReceiver
     ep = cls.__new__(cls)
-    ep._setup(handle, name, spin_us)
+    ep._setup(handle, name, spin_us, claim_timeout)
     return ep
 
 
-def _rebuild(role, name, pid, holder, start_time, spin_us):
+def _rebuild(role, name, pid, holder, start_time, spin_us, claim_timeout):
     """Unpickle an endpoint: map the ring and take over the exported copy."""
     origin = ffi.new("shmring_origin *", {"pid": pid, "holder": holder, "start_time": start_time})
     out = ffi.new("shmring_ring **")
-    rc = lib.shmring_import(name.encode(), role, _SPSC, origin, out)
+    rc = lib.shmring_import(name.encode(), role, 0, origin, out)
     if rc != 0:
         raise _error(rc, f"shm://{name}", "unpickle")
-    return _endpoint(out[0], role, name, spin_us)
+    return _endpoint(out[0], role, name, spin_us, claim_timeout)
 
 
 # ---- making and opening rings ---------------------------------------------------
@@ -378,63 +417,118 @@ def _check_name(name: str) -> str:
     return name
 
 
-def _check_mode(mode) -> None:
-    if mode != "spsc":
-        raise ValueError(f"mode must be 'spsc', got {mode!r}")
+def _check_seconds(what: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(f"{what} must be a number of seconds >= 0, got {value!r}")
+    return float(value)
 
 
-def _create(name: str, capacity: int) -> None:
-    rc = lib.shmring_spsc_create(name.encode(), capacity)
-    if rc != 0:
-        raise _error(rc, f"shm://{name}", "create")
+def _check_power_of_two(what: str, value, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be an int, not {type(value).__name__}")
+    if not lo <= value <= hi or value & (value - 1):
+        raise ValueError(f"{what} must be a power of two from {lo} to {hi}, got {value}")
+    return value
 
 
-def _open_end(name: str, role: int, spin_us: float):
+class _Shape:
+    """What a new ring looks like, checked: mode and its sizes."""
+
+    def __init__(self, mode, capacity, slots, slot_size):
+        if mode not in _MODES:
+            raise ValueError(f"mode must be 'spsc' (one sender, one receiver) or 'mpmc' (many of each), got {mode!r}")
+        self.kind = _MODES[mode]
+        if self.kind == _SPSC:
+            if slots is not None or slot_size is not None:
+                raise TypeError("slots and slot_size are for mode='mpmc'; an spsc ring takes capacity (bytes)")
+            self.capacity = capacity
+        else:
+            if capacity is not None:
+                raise TypeError("capacity is for mode='spsc'; an mpmc ring takes slots and slot_size")
+            self.slots, self.slot_size = slots, slot_size
+
+    def create(self, name: str) -> None:
+        if self.kind == _SPSC:
+            capacity = _check_capacity(DEFAULT_CAPACITY if self.capacity is None else self.capacity)
+            rc = lib.shmring_spsc_create(name.encode(), capacity)
+        else:
+            slots = _check_power_of_two("slots", DEFAULT_SLOTS if self.slots is None else self.slots,
+                                        lib.SHMRING_MIN_SLOTS, lib.SHMRING_MAX_SLOTS)
+            slot_size = DEFAULT_SLOT_SIZE if self.slot_size is None else self.slot_size
+            if isinstance(slot_size, bool) or not isinstance(slot_size, int):
+                raise TypeError(f"slot_size must be an int (bytes), not {type(slot_size).__name__}")
+            if not 1 <= slot_size <= lib.SHMRING_MAX_SLOT_SIZE:
+                raise ValueError(f"slot_size must be from 1 to {lib.SHMRING_MAX_SLOT_SIZE} bytes, got {slot_size}")
+            rc = lib.shmring_mpmc_create(name.encode(), slots, slot_size)
+            if rc == lib.SHMRING_EINVAL:
+                raise ValueError(f"{slots} slots of {slot_size} bytes exceed {lib.SHMRING_MAX_MPMC_BYTES} bytes; use fewer or smaller slots")
+        if rc != 0:
+            raise _error(rc, f"shm://{name}", "create")
+
+    def check_existing(self, name: str) -> None:
+        """Before opening an existing ring: do the sizes asked for match it?"""
+        asked = {"capacity": self.capacity} if self.kind == _SPSC else {"capacity": self.slots, "max_message_size": self.slot_size}
+        if all(v is None for v in asked.values()):
+            return
+        info = inspect(name)
+        for field, value in asked.items():
+            if value is not None and info[field] != value:
+                shown = {"capacity": "slots" if self.kind == _MPMC else "capacity", "max_message_size": "slot_size"}[field]
+                raise ValueError(f"shm://{name} has {shown} {info[field]}, not {value}")
+
+
+def _open_end(name: str, role: int, kind: int, spin_us: float, claim_timeout: float):
     out = ffi.new("shmring_ring **")
     give_up = time.monotonic() + NOT_READY_WAIT
     while True:
-        rc = lib.shmring_open(name.encode(), role, _SPSC, out)
+        rc = lib.shmring_open(name.encode(), role, kind, out)
         if rc != lib.SHMRING_ENOTREADY or time.monotonic() > give_up:
             break
         time.sleep(0.001)  # the creator is between sizing the segment and writing its header
     if rc != 0:
         raise _error(rc, f"shm://{name}", "open")
-    return _endpoint(out[0], role, name, spin_us)
+    return _endpoint(out[0], role, name, spin_us, claim_timeout)
 
 
-def pair(*, capacity: int = DEFAULT_CAPACITY, spin_us: float = DEFAULT_SPIN_US, mode: str = "spsc"):
-    """A new anonymous ring: (Sender, Receiver). The segment is unlinked when both ends close."""
-    _check_mode(mode)
-    capacity, spin_us = _check_capacity(capacity), _check_spin(spin_us)
+def pair(*, mode: str = "spsc", capacity: int | None = None, slots: int | None = None,
+         slot_size: int | None = None, spin_us: float = DEFAULT_SPIN_US,
+         claim_timeout: float = DEFAULT_CLAIM_TIMEOUT):
+    """A new anonymous ring: (Sender, Receiver). The segment is unlinked when both ends close.
+
+    mode="spsc": capacity bytes (default 1 MiB), messages up to capacity/2 - 8.
+    mode="mpmc": slots (default 4096) of slot_size bytes (default 256); pickle
+    either end to as many processes as you like.
+    """
+    shape = _Shape(mode, capacity, slots, slot_size)
+    spin_us, claim_timeout = _check_spin(spin_us), _check_seconds("claim_timeout", claim_timeout)
     name = "shmr-" + secrets.token_hex(8)
-    _create(name, capacity)
+    shape.create(name)
     try:
-        tx = _open_end(name, _SENDER, spin_us)
-        rx = _open_end(name, _RECEIVER, spin_us)
+        tx = _open_end(name, _SENDER, shape.kind, spin_us, claim_timeout)
+        rx = _open_end(name, _RECEIVER, shape.kind, spin_us, claim_timeout)
     except BaseException:
         unlink(name)
         raise
     return tx, rx
 
 
-def open(name: str, direction: str, *, create: bool = False, capacity: int | None = None,
-         spin_us: float = DEFAULT_SPIN_US, mode: str = "spsc"):
+def open(name: str, direction: str, *, create: bool = False, mode: str = "spsc",
+         capacity: int | None = None, slots: int | None = None, slot_size: int | None = None,
+         spin_us: float = DEFAULT_SPIN_US, claim_timeout: float = DEFAULT_CLAIM_TIMEOUT):
     """Open one end of the named ring ``name`` ("w": Sender, "r": Receiver)."""
     _check_name(name)
-    _check_mode(mode)
-    spin_us = _check_spin(spin_us)
+    shape = _Shape(mode, capacity, slots, slot_size)
+    spin_us, claim_timeout = _check_spin(spin_us), _check_seconds("claim_timeout", claim_timeout)
     role = {"w": _SENDER, "r": _RECEIVER}.get(direction)
     if role is None:
         raise ValueError(f"the second argument must be 'w' (send) or 'r' (receive), got {direction!r}")
     if create:
-        _create(name, _check_capacity(DEFAULT_CAPACITY if capacity is None else capacity))
-    elif capacity is not None:
+        shape.create(name)
+    else:
         # Checked before opening: opening and closing an end would close it for good.
-        actual = inspect(name)["capacity"]
-        if actual != capacity:
-            raise ValueError(f"shm://{name} has capacity {actual}, not {capacity}")
+        shape.check_existing(name)
     try:
-        return _open_end(name, role, spin_us)
+        return _open_end(name, role, shape.kind, spin_us, claim_timeout)
     except BaseException:
         if create:
             unlink(name)
@@ -466,6 +560,8 @@ def inspect(name: str) -> dict:
     return {
         "name": name,
         "kind": "spsc" if info.kind == _SPSC else "mpmc",
+        "recovered_writes": info.recovered_writes,
+        "recovered_reads": info.recovered_reads,
         "capacity": info.capacity,
         "max_message_size": info.max_message_size,
         "used_bytes": info.used_bytes,
