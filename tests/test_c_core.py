@@ -104,3 +104,57 @@ def test_core_source_compiles_without_warnings(tmp_path, compiler, source):
     cmd = [find_compiler(compiler), *WARNINGS, "-O2", "-I", str(CSRC), "-c", str(source), "-o", str(tmp_path / "x.o")]
     built = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert built.returncode == 0, f"{' '.join(cmd)}\n{built.stderr}"
+
+
+# ---- MPMC: 4 producer and 4 consumer threads on one ring ---------------------------
+
+MPMC_STRESS = ROOT / "tests" / "c" / "mpmc_stress.c"
+
+
+def compile_mpmc_stress(compiler: str, flags: list[str], out: Path, one_mapping: bool) -> Path:
+    cc = find_compiler(compiler)
+    extra = [str(SHARED_MAPPING)] if one_mapping else []
+    renamed = ["-Dshmring_open=stress_open"] if one_mapping else []
+    obj = out.with_suffix(".o")
+    compile_c([cc, *WARNINGS, *flags, "-I", str(CSRC), *renamed, "-c", str(MPMC_STRESS), "-o", str(obj)])
+    compile_c([cc, *WARNINGS, *flags, "-I", str(CSRC), *map(str, CORE_SOURCES), *extra, str(obj),
+               "-o", str(out), "-lpthread"])
+    return out
+
+
+def run_mpmc_stress(program: Path, per_producer: int, slots: int, slot_size: int, env=None):
+    name = h.unique_name()
+    cmd = [str(program), name, "4", "4", str(per_producer), str(slots), str(slot_size)]
+    try:
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env={**os.environ, **(env or {})})
+        if "unexpected memory mapping" in run.stderr:
+            cmd = ["setarch", platform.machine(), "-R", *cmd]
+            run = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env={**os.environ, **(env or {})})
+        assert run.returncode == 0, f"{' '.join(cmd)} exited {run.returncode}\n{run.stdout}\n{run.stderr}"
+        assert run.stdout.startswith("ok: 4 producers"), run.stdout
+        assert not h.segment_exists(name), "every end closed, yet the name was not unlinked"
+        return run
+    finally:
+        shmring.unlink(f"shm://{name}")
+
+
+@pytest.mark.timeout(300)
+def test_mpmc_stress_under_thread_sanitizer_on_one_mapping(tmp_path):
+    program = compile_mpmc_stress("clang", ["-O1", "-g", "-fsanitize=thread"], tmp_path / "mpmc_tsan", True)
+    run = run_mpmc_stress(program, per_producer=20_000, slots=16, slot_size=64, env={"TSAN_OPTIONS": "halt_on_error=1"})
+    assert "WARNING: ThreadSanitizer" not in run.stderr, run.stderr
+
+
+@pytest.mark.timeout(300)
+def test_mpmc_stress_under_address_and_undefined_behaviour_sanitizers(tmp_path):
+    flags = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
+    program = compile_mpmc_stress("gcc", flags, tmp_path / "mpmc_asan", False)
+    run = run_mpmc_stress(program, per_producer=50_000, slots=8, slot_size=40)
+    assert "runtime error" not in run.stderr and "AddressSanitizer" not in run.stderr, run.stderr
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("slots", [2, 64, 4096])
+def test_mpmc_stress_optimised_build(tmp_path, slots):
+    program = compile_mpmc_stress("gcc", ["-O2"], tmp_path / "mpmc", False)
+    run_mpmc_stress(program, per_producer=250_000, slots=slots, slot_size=256)

@@ -164,6 +164,9 @@ int main(int argc, char **argv) {
     }
     for (unsigned c = consumers; c-- > 0;)
         shmring_free(rx[c]); /* the first opened last (it may own a shared mapping) */
+    free(rx);
+    free(threads);
+    free((void *)seen);
     if (missing || duplicated) {
         fprintf(stderr, "%lu missing, %lu duplicated\n", missing, duplicated);
         return 1;
