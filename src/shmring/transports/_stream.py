@@ -1,0 +1,230 @@
+"""Sender and Receiver over a byte stream (pipe, FIFO, socket), shared by the pipe and socket transports.
+
+An endpoint owns one non-blocking file descriptor and frames messages with
+:mod:`shmring.framing`. Some endpoints start without one: the side of a
+socket that listens, or a FIFO writer that made the FIFO, meet their peer
+on first use (a *rendezvous*), within that call's timeout.
+
+Copies: the kernel counts them. An endpoint pickles as a duplicate of its
+file descriptor (``multiprocessing.reduction.DupFd``, as
+``multiprocessing.Connection`` does), so a copy passed to a spawned or forked
+child keeps working after the parent closes its own, and the stream ends
+(the receiver gets Closed) when the last copy of the sender is closed or its
+process dies. Outside process spawning, DupFd hands the descriptor over
+through multiprocessing's resource sharer, which needs the pickling process
+to live until the copy is unpickled.
+
+Only one copy should be used at a time: read-ahead data and a pending tail
+live in the process that read or wrote them. Pickling refuses an endpoint
+that holds either; an endpoint that has not met its peer yet meets it while
+pickling if the peer is already there, and is refused otherwise.
+"""
+
+from __future__ import annotations
+
+import multiprocessing.util
+import os
+import weakref
+from multiprocessing.reduction import DupFd
+
+from .._buffers import message_view, writable_view
+from ..channel import ChannelError, MessageTooLarge, Receiver, Sender, Timeout
+from ..framing import FrameReader, FrameWriter
+
+DEFAULT_MAX_MESSAGE_SIZE = 16 << 20
+
+
+def check_max_message_size(size) -> int:
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise TypeError(f"max_message_size must be an int (bytes), not {type(size).__name__}")
+    if not 0 <= size <= 1 << 48:
+        raise ValueError(f"max_message_size must be from 0 to 2**48 bytes (e.g. 16 << 20), got {size}")
+    return size
+
+
+class _FdBox:
+    """The descriptor of an endpoint, closed when the endpoint is collected unclosed."""
+
+    __slots__ = ("fd",)
+
+    def __init__(self):
+        self.fd = None
+
+    def close(self) -> None:
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            os.close(fd)
+
+
+def _release(*resources) -> None:
+    for resource in resources:
+        if resource is not None:
+            resource.close()  # each close() is idempotent
+
+
+class _StreamEndpoint:
+    """What the stream Sender and Receiver share: the descriptor, closing, pickling."""
+
+    _fd = None
+    _framer = None  # the FrameWriter or FrameReader: None before the peer is met and after close
+
+    def _setup(self, address: str, max_message_size: int, fd: int | None, *, rendezvous=None,
+               owned_path=None, peer_seen: bool = True):
+        self.address = address
+        self.max_message_size = max_message_size
+        self._rendezvous = rendezvous  # meets the peer and gives the descriptor, while fd is None
+        self._owned_path = owned_path  # the FIFO or socket file this endpoint made, removed at close
+        self._peer_seen = peer_seen
+        self._box = _FdBox()
+        # An endpoint collected unclosed releases its descriptor and files. (At exit,
+        # _close_all_at_exit closes the open ones properly, finishing pending tails.)
+        weakref.finalize(self, _release, self._box, rendezvous, owned_path).atexit = False
+        if fd is not None:
+            self._attach(fd)
+        _open_endpoints.add(self)
+
+    def _attach(self, fd: int) -> None:
+        os.set_blocking(fd, False)  # the framer waits with poll(), within each call's timeout
+        self._fd = self._box.fd = fd
+        self._framer = self._make_framer(fd)
+
+    def _meet_peer(self, timeout) -> None:
+        """Get the descriptor from the rendezvous (accept a connection, open a FIFO)."""
+        fd = self._rendezvous.connect(timeout)
+        self._rendezvous = None
+        self._attach(fd)
+
+    def _framer_for(self, what: str, timeout):
+        """The framer, when there is none yet: Closed if closed, else meet the peer first."""
+        self._check_open(what)
+        self._meet_peer(timeout)
+        return self._framer
+
+    def fileno(self) -> int:
+        """The file descriptor (for select/poll); ValueError before the peer has connected."""
+        self._check_open("fileno")
+        if self._fd is None:
+            raise ValueError(f"{self.address} has no peer yet, so no file descriptor")
+        return self._fd
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        _open_endpoints.discard(self)
+        try:
+            self._before_close()
+        finally:
+            self._fd = self._framer = None
+            _release(self._box, self._rendezvous, self._owned_path)
+            self._rendezvous = self._owned_path = None
+
+    def _meet_peer_for_pickling(self) -> None:
+        """A copy cannot carry the rendezvous along; meet the peer now if it is already there."""
+        try:
+            self._meet_peer(0)
+        except Timeout:
+            raise ChannelError(
+                f"{self.address} cannot be pickled before its peer has connected; let the peer open the "
+                "address first (or use the endpoint once), or let the other process open the address itself"
+            ) from None
+
+    def _before_close(self) -> None:
+        pass
+
+    def __reduce__(self):
+        self._check_open("pickle")
+        if self._fd is None:
+            self._meet_peer_for_pickling()
+        self._check_picklable()
+        peer_seen = self._framer.peer_seen if isinstance(self, Receiver) else True
+        return (_rebuild, (type(self), self.address, self.max_message_size, DupFd(self._fd), peer_seen))
+
+
+def _rebuild(cls, address, max_message_size, dup_fd, peer_seen):
+    """Unpickle an endpoint around its duplicated descriptor (copies own no path)."""
+    ep = cls.__new__(cls)
+    ep._setup(address, max_message_size, dup_fd.detach(), peer_seen=peer_seen)
+    return ep
+
+
+# ---- closing at exit -------------------------------------------------------------
+
+_open_endpoints: weakref.WeakSet = weakref.WeakSet()
+
+
+def _close_all_at_exit() -> None:
+    """Finish pending tails and remove owned paths; also in multiprocessing children, which skip atexit."""
+    for ep in list(_open_endpoints):
+        ep.close()
+
+
+multiprocessing.util.Finalize(None, _close_all_at_exit, exitpriority=100)
+
+
+class StreamSender(_StreamEndpoint, Sender):
+    """Sends frames into a pipe, FIFO or stream socket."""
+
+    def __init__(self, address: str, max_message_size: int, fd: int | None, **options):
+        self._setup(address, max_message_size, fd, **options)
+
+    def _make_framer(self, fd: int) -> FrameWriter:
+        return FrameWriter(fd, self.address)
+
+    def send(self, data, *, timeout=None) -> None:
+        payload = data if type(data) is bytes else message_view(data)
+        if len(payload) > self.max_message_size:
+            raise MessageTooLarge(
+                f"a message of {len(payload)} bytes exceeds max_message_size {self.max_message_size} of "
+                f"{self.address}; pass a larger max_message_size to both ends"
+            )
+        writer = self._framer
+        if writer is None:
+            writer = self._framer_for("send", timeout)
+        writer.send(payload, timeout)
+
+    def _before_close(self) -> None:
+        if self._framer is not None and self._framer.pending:
+            try:
+                self._framer.flush()  # a committed message must reach the reader whole
+            except ChannelError:
+                pass  # the reader is gone: nobody is left to read the rest
+
+    def _check_picklable(self) -> None:
+        if self._framer.pending:
+            self._framer.flush(timeout=0)
+        if self._framer.pending:
+            raise ChannelError(
+                f"{self.address} still has the rest of a message to write (a send timed out or was "
+                "interrupted after it began); send again or wait until the reader has taken it, then pickle"
+            )
+
+
+class StreamReceiver(_StreamEndpoint, Receiver):
+    """Receives frames from a pipe, FIFO or stream socket."""
+
+    def __init__(self, address: str, max_message_size: int, fd: int | None, **options):
+        self._setup(address, max_message_size, fd, **options)
+
+    def _make_framer(self, fd: int) -> FrameReader:
+        return FrameReader(fd, self.address, self.max_message_size, peer_seen=self._peer_seen)
+
+    def recv(self, *, timeout=None) -> bytes:
+        reader = self._framer
+        if reader is None:
+            reader = self._framer_for("recv", timeout)
+        return reader.recv(timeout)
+
+    def recv_into(self, buffer, *, timeout=None) -> int:
+        target = writable_view(buffer)
+        reader = self._framer
+        if reader is None:
+            reader = self._framer_for("recv_into", timeout)
+        return reader.recv_into(target, timeout)
+
+    def _check_picklable(self) -> None:
+        if self._framer.buffered:
+            raise ChannelError(
+                f"{self.address} has {self._framer.buffered} bytes read ahead that a copy would not see; "
+                "receive the messages already sent before pickling it"
+            )

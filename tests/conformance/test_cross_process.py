@@ -1,0 +1,102 @@
+"""Messages cross a real process boundary intact; endpoints work in spawned and forked children."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import shmring
+from tests.conformance import children
+from tests.conformance.children import WAIT, digest, message
+
+
+@pytest.mark.timeout(90)
+def test_generated_sequences_arrive_whole_and_in_order_in_a_spawned_child(transport):
+    tx, rx = transport.make()
+    ctx = mp.get_context("spawn")
+    control, child_control = ctx.Pipe()
+    child = ctx.Process(target=children.digest_all, args=(rx, child_control))
+    child.start()
+    rx.close()
+    child_control.close()
+    try:
+        _check_sequences(tx, control)
+        tx.close()
+        control.send(("end",))
+        assert control.recv() == "Closed"
+        child.join(WAIT)
+        assert child.exitcode == 0
+    finally:
+        child.kill()
+        child.join()
+
+
+def _check_sequences(tx, control):
+    top = tx.max_message_size
+    size = st.one_of(st.sampled_from([0, 1, 7, 8, 9, top - 1, top]), st.integers(0, 300), st.integers(0, top))
+    batch = st.lists(st.tuples(size, st.integers(0, 2**32)), max_size=24)
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(batch)
+    def check(batch):
+        messages = [random.Random(seed).randbytes(n) for n, seed in batch]
+        control.send(("expect", len(messages)))
+        for m in messages:
+            tx.send(m, timeout=WAIT)
+        assert control.recv() == [digest(m) for m in messages]
+
+    check()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("method", ["spawn", "fork"])
+def test_children_use_their_copies_after_the_parent_closed_its_own(transport, method):
+    to_child, child_in = transport.make()
+    child_out, from_child = transport.make()
+    ctx = mp.get_context(method)
+    count = 30
+    # A forked child also inherits copies of the parent's ends (as with
+    # multiprocessing.Pipe), so its input channel never closes while it runs:
+    # it echoes a known number of messages.
+    child = ctx.Process(target=children.echo, args=(child_in, child_out, count))
+    child.start()
+    child_in.close()
+    child_out.close()
+    try:
+        messages = [message(i, (i * 997) % 2000) for i in range(count)]
+        for m in messages:
+            to_child.send(m, timeout=WAIT)
+        assert [from_child.recv(timeout=WAIT) for _ in messages] == messages
+        with pytest.raises(shmring.Closed):  # the child closed the last copy of child_out
+            from_child.recv(timeout=WAIT)
+        child.join(WAIT)
+        assert child.exitcode == 0
+    finally:
+        child.kill()
+        child.join()
+
+
+@pytest.mark.timeout(60)
+def test_the_receiver_gets_closed_when_the_last_copy_of_the_sender_closes(transport):
+    to_child, child_in = transport.make()
+    child_out, from_child = transport.make()
+    ctx = mp.get_context("spawn")
+    child = ctx.Process(target=children.echo, args=(child_in, child_out))  # echoes until Closed
+    child.start()
+    child_in.close()
+    child_out.close()
+    try:
+        to_child.send(b"ping", timeout=WAIT)
+        assert from_child.recv(timeout=WAIT) == b"ping"
+        to_child.close()  # the last copy: the child's recv gets Closed, so it closes child_out
+        with pytest.raises(shmring.Closed):
+            from_child.recv(timeout=WAIT)
+        child.join(WAIT)
+        assert child.exitcode == 0
+    finally:
+        child.kill()
+        child.join()
