@@ -8,7 +8,7 @@ import sys
 
 
 def _bench(args) -> int:
-    from .bench import report, runner
+    from .bench import report, runner, scaling
 
     plan = runner.Plan.quick() if args.quick else runner.Plan()
     if args.runs:
@@ -16,10 +16,14 @@ def _bench(args) -> int:
     print(f"shmring bench: {plan.runs} runs of every transport"
           + (" (quick)" if args.quick else "") + "; this takes a few minutes" * (not args.quick),
           file=sys.stderr)
-    results = runner.run(plan, progress=lambda line: print(line, file=sys.stderr))
+    progress = lambda line: print(line, file=sys.stderr)  # noqa: E731
+    results = runner.run(plan, progress=progress)
     print(report.table(results))
+    results["mpmc_scaling"] = scaling.run(plan.runs, plan.scaling_messages, progress=progress)
+    print(report.scaling_table(results["mpmc_scaling"]))
     if args.json:
         results["medians"] = report.medians(results)
+        results["mpmc_scaling"]["medians"] = report.scaling_medians(results["mpmc_scaling"])
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
         print(f"raw figures written to {args.json}", file=sys.stderr)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import statistics
 
-from .runner import RTT_SIZES, THROUGHPUT_SIZES
-
-C_FLOOR = "C floor (shm core, no Python)"
+from .runner import C_FLOOR, PIPES, RTT_SIZES, THROUGHPUT_SIZES
+from .scaling import CONFIGS, SIZES
 
 
 def medians(results: dict) -> dict:
@@ -61,9 +60,11 @@ def table(results: dict) -> str:
 def ratios(med: dict) -> list[str]:
     """The comparisons the project's targets are stated in."""
     out = []
-    shm, pipe, floor = med.get("shm"), med.get("os.pipe"), med.get(C_FLOOR)
-    if shm and pipe:
-        out.append(f"shm 64 B RTT p50 is {pipe['rtt_64_p50_us'] / shm['rtt_64_p50_us']:.1f}x lower than os.pipe")
+    shm, floor = med.get("shm"), med.get(C_FLOOR)
+    pipes = [med[p] for p in PIPES if p in med]
+    if shm and pipes:
+        pipe_rtt = min(p["rtt_64_p50_us"] for p in pipes)
+        out.append(f"shm 64 B RTT p50 is {pipe_rtt / shm['rtt_64_p50_us']:.1f}x lower than the faster pipe")
     if shm and floor:
         out.append(f"shm 64 B RTT p50 is {shm['rtt_64_p50_us'] / floor['rtt_64_p50_us']:.1f}x the C floor")
     if shm:
@@ -71,3 +72,25 @@ def ratios(med: dict) -> list[str]:
         big = 1 << 20
         out.append(f"shm 1 MiB throughput: {shm[f'throughput_{big}_bytes_s'] / 1e9:.1f} GB/s (recv_into)")
     return out
+
+
+def scaling_medians(scaling: dict) -> dict:
+    return {name: {key: statistics.median(runs) for key, runs in cells.items()}
+            for name, cells in scaling["results"].items()}
+
+
+def scaling_table(scaling: dict) -> str:
+    med = scaling_medians(scaling)
+    keys = [f"{p}x{c} {size} B" for p, c in CONFIGS for size in SIZES]
+    head = f"{'MPMC: producers x consumers, M msg/s':40}" + "".join(f" | {k:>11}" for k in keys)
+    lines = ["", f"{scaling['total_messages']:,} messages per measurement; median of runs", head, "-" * len(head)]
+    for name, cells in med.items():
+        lines.append(f"{name:40}" + "".join(f" | {cells[k] / 1e6:>11.2f}" for k in keys))
+    for name, reason in scaling["skipped"].items():
+        lines.append(f"{name:40} | skipped: {reason}")
+    shm = med.get("shm mpmc")
+    for peer in ("multiprocessing.Queue", "faster-fifo"):
+        if shm and peer in med:
+            ratio = shm["2x2 64 B"] / med[peer]["2x2 64 B"]
+            lines.append(f"shm mpmc 2x2 at 64 B: {ratio:.1f}x the msg/s of {peer}")
+    return "\n".join(lines)

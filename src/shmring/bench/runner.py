@@ -14,8 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from .. import __version__
-from ..transports import shm
+from .. import __version__, pair
 from . import pipe_baseline, workloads
 
 RTT_SIZES = (64, 4096)
@@ -29,11 +28,12 @@ class Plan:
     rtt_count: int = 20_000
     rtt_warmup: int = 2_000
     throughput_counts: dict = field(default_factory=lambda: {64: 500_000, 4096: 200_000, 1 << 20: 3_000})
+    scaling_messages: int = 200_000  # per MPMC measurement (bench/scaling.py)
 
     @classmethod
     def quick(cls) -> "Plan":
         return cls(runs=3, rtt_count=3_000, rtt_warmup=500,
-                   throughput_counts={64: 50_000, 4096: 20_000, 1 << 20: 300})
+                   throughput_counts={64: 50_000, 4096: 20_000, 1 << 20: 300}, scaling_messages=20_000)
 
 
 @dataclass
@@ -44,13 +44,24 @@ class Transport:
 
 
 def _shm_pair():
-    return shm.pair(capacity=RING_CAPACITY)
+    return pair("shm", capacity=RING_CAPACITY)
 
+
+def _shm_mpmc_pair():
+    return pair("shm", mode="mpmc", slots=8, slot_size=max(THROUGHPUT_SIZES))
+
+
+C_FLOOR = "C floor (shm core, no Python)"
+PIPES = ("pipe", "os.pipe, minimal (baseline)")  # ratios are quoted against the faster of the two
 
 TRANSPORTS = [
-    Transport("C floor (shm core, no Python)", _shm_pair, in_c=True),
+    Transport(C_FLOOR, _shm_pair, in_c=True),
     Transport("shm", _shm_pair),
-    Transport("os.pipe", pipe_baseline.pair),
+    Transport("shm mpmc (1 sender, 1 receiver)", _shm_mpmc_pair),
+    Transport("pipe", lambda: pair("pipe")),
+    Transport("socket (AF_UNIX socketpair)", lambda: pair("socket")),
+    Transport("queue (multiprocessing.Queue)", lambda: pair("queue")),
+    Transport(PIPES[1], pipe_baseline.pair),
 ]
 
 

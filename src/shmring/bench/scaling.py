@@ -1,0 +1,161 @@
+"""MPMC scaling: P producer and C consumer processes on one queue.
+
+Each producer sends its share of the messages as fast as it can; the
+consumers take whatever comes. The clock runs from the moment every process
+is ready (they wait on one Event) until the last consumer has counted its
+last message, and every message's size is checked. The shm ring ends with
+Closed when the producers close; the queues end with one empty message per
+consumer, which the parent puts after the producers finish.
+
+Peers in the same run: multiprocessing.Queue, and faster-fifo where it is
+installed (the `bench` extra).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import multiprocessing
+import time
+from dataclasses import dataclass
+
+from ..transports import shm
+
+CONFIGS = ((1, 1), (2, 2), (4, 4))
+SIZES = (64, 256)
+SLOTS = 4096
+
+
+@dataclass
+class Queue:
+    """A queue under test: how to make it, and how its consumers learn the end."""
+
+    name: str
+    make: object  # (size) -> (producer end, consumer end)
+    ends_by_closing: bool  # shm: consumers see Closed; queues need an end marker
+    requires: str | None = None  # a module that must be installed
+
+    def available(self) -> str | None:
+        """None, or why this peer is skipped."""
+        if self.requires and importlib.util.find_spec(self.requires) is None:
+            return f"{self.requires} is not installed (pip install 'shmring[bench]')"
+        return None
+
+
+def _shm(size):
+    return shm.pair(mode="mpmc", slots=SLOTS, slot_size=size)
+
+
+def _mp_queue(size):
+    q = multiprocessing.get_context(_start_method()).Queue()
+    return q, q
+
+
+def _faster_fifo(size):
+    import faster_fifo
+
+    q = faster_fifo.Queue(max_size_bytes=SLOTS * (size + 64))
+    return q, q
+
+
+QUEUES = [
+    Queue("shm mpmc", _shm, ends_by_closing=True),
+    Queue("multiprocessing.Queue", _mp_queue, ends_by_closing=False),
+    Queue("faster-fifo", _faster_fifo, ends_by_closing=False, requires="faster_fifo"),
+]
+
+
+def _start_method() -> str:
+    # fork starts 8 processes in milliseconds; every queue here survives it.
+    return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+def _produce(end, other_end, count, size, ready, go, closes):
+    if closes:
+        other_end.close()  # inherited through fork; holding it would keep that end open
+    msg = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    ready.release()
+    go.wait()
+    put = end.send if closes else end.put
+    for _ in range(count):
+        put(msg)
+    if closes:
+        end.close()
+
+
+def _consume(end, other_end, size, ready, go, closes, counts):
+    if closes:
+        other_end.close()  # a consumer holding a sender copy would never see Closed
+    ready.release()
+    go.wait()
+    good = total = 0
+    if closes:
+        for msg in end:
+            total += 1
+            good += len(msg) == size
+        end.close()
+    else:
+        get = end.get
+        while True:
+            msg = get()
+            if not msg:
+                break
+            total += 1
+            good += len(msg) == size
+    counts.put((total, good))
+
+
+def measure(queue: Queue, producers: int, consumers: int, size: int, total: int) -> float:
+    """Messages per second through `queue` with this many processes."""
+    ctx = multiprocessing.get_context(_start_method())
+    tx, rx = queue.make(size)
+    ready, go, counts = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
+    share = total // producers
+    closes = queue.ends_by_closing
+    procs = [ctx.Process(target=_produce, args=(tx, rx, share, size, ready, go, closes), daemon=True)
+             for _ in range(producers)]
+    procs += [ctx.Process(target=_consume, args=(rx, tx, size, ready, go, closes, counts), daemon=True)
+              for _ in range(consumers)]
+    for p in procs:
+        p.start()
+    if queue.ends_by_closing:
+        tx.close()  # the children hold their own copies
+        rx.close()
+    for _ in procs:
+        ready.acquire(timeout=60)
+    t0 = time.perf_counter()
+    go.set()
+    for p in procs[:producers]:
+        p.join()
+    if not queue.ends_by_closing:
+        for _ in range(consumers):
+            tx.put(b"")
+    reports = [counts.get(timeout=120) for _ in range(consumers)]
+    elapsed = time.perf_counter() - t0
+    for p in procs[producers:]:
+        p.join()
+    received, good = map(sum, zip(*reports))
+    if received != share * producers or good != received:
+        raise AssertionError(f"{queue.name}: {received} of {share * producers} messages arrived, {good} intact")
+    return received / elapsed
+
+
+def run(runs: int, total: int, progress=print) -> dict:
+    """{queue name: {"PxC size": [msg/s per run]}} and the reasons peers were skipped."""
+    results, skipped = {}, {}
+    for queue in QUEUES:
+        reason = queue.available()
+        if reason:
+            skipped[queue.name] = reason
+            progress(f"  mpmc scaling: {queue.name} skipped: {reason}")
+            continue
+        results[queue.name] = {}
+    for repetition in range(runs):
+        for queue in QUEUES:
+            if queue.name in skipped:
+                continue
+            for producers, consumers in CONFIGS:
+                for size in SIZES:
+                    rate = measure(queue, producers, consumers, size, total)
+                    results[queue.name].setdefault(f"{producers}x{consumers} {size} B", []).append(rate)
+            progress(f"  mpmc scaling run {repetition + 1}/{runs}: {queue.name} done")
+    return {"results": results, "skipped": skipped, "total_messages": total}
