@@ -74,3 +74,13 @@ def receive_forever(rx, ready) -> None:
 
 def my_pid() -> int:
     return os.getpid()
+
+
+def receive_and_record(rx, seen, count, ready) -> None:
+    """Receive until killed, writing each (producer, seq) down as it arrives."""
+    ready.set()
+    while True:
+        producer, seq = check(rx.recv())
+        i = count.value
+        seen[i] = producer << 32 | seq
+        count.value = i + 1

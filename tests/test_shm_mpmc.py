@@ -238,3 +238,34 @@ def test_senders_killed_at_random_moments_never_wedge_or_corrupt_the_ring():
         for producer in range(8):  # per producer: a prefix arrived, with at most one gap (its last message)
             seqs = sorted(s for p, s in seen if p == producer)
             assert seqs == list(range(len(seqs))), f"producer {producer} lost a message it had published"
+
+
+@pytest.mark.timeout(120)
+def test_receivers_killed_at_random_moments_lose_at_most_their_message_each():
+    tx, rx = mpmc_pair(slots=8, claim_timeout=0.02)
+    kills, total = 6, 6000
+    got = []
+    with tx, rx:
+        sent = 0
+        for victim in range(kills):
+            seen, count, ready = FORK.Array("Q", total, lock=False), FORK.Value("i", 0, lock=False), FORK.Event()
+            child = FORK.Process(target=kids.receive_and_record, args=(rx, seen, count, ready))
+            child.start()
+            assert ready.wait(30)
+            for _ in range(300 + 97 * victim):  # keep it busy, then kill it mid-stream
+                tx.send(kids.message(0, sent, 48), timeout=10)
+                sent += 1
+            os.kill(child.pid, signal.SIGKILL)
+            child.join()
+            got += [(v >> 32, v & 0xFFFFFFFF) for v in seen[:count.value]]
+        tx.send(kids.message(0, sent, 48), timeout=10)  # the ring still takes messages...
+        sent += 1
+        while True:  # ...and gives back everything nobody took
+            try:
+                got.append(kids.check(rx.recv(timeout=0.5)))
+            except shmring.Timeout:
+                break
+    seqs = [seq for _, seq in got]
+    assert len(seqs) == len(set(seqs)), "a message was received twice"
+    # Each kill may cost the message being copied out, and the one received but not yet written down.
+    assert sent - len(seqs) <= 2 * kills, f"{sent - len(seqs)} of {sent} messages unaccounted for after {kills} kills"
