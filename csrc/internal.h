@@ -28,7 +28,9 @@ typedef struct shmring_segment {
 
 /* `name` is validated by shmring_name_check() first. */
 int shmring_segment_create(const char *name, size_t size, shmring_segment *seg);
-int shmring_segment_attach(const char *name, shmring_segment *seg);
+/* populate: fault the whole mapping in now (an end that will use it), or
+ * not (a look at the header only). */
+int shmring_segment_attach(const char *name, bool populate, shmring_segment *seg);
 void shmring_segment_detach(shmring_segment *seg);
 int shmring_segment_unlink(const char *name);
 int shmring_name_check(const char *name);
@@ -184,8 +186,26 @@ static inline uint64_t shmring_own_index(shmring_ring *r, _Atomic uint64_t *pos)
     return r->own_pos;
 }
 
+/* Check a batch before any of it is sent: sizes that add up to `size`, none
+ * over max_message. */
+int shmring_check_batch(const shmring_ring *r, size_t size, const uint64_t *lens, size_t n);
+
 /* Make this handle the user of its end and read its index (open, import, fork). */
 void shmring_take_over(shmring_ring *r);
+
+/* A timeout as a deadline on the monotonic clock: 0 stays 0 (never block),
+ * negative stays -1 (for ever). */
+static inline int64_t shmring_deadline(int64_t timeout_ns) {
+    return timeout_ns <= 0 ? (timeout_ns < 0 ? -1 : 0) : shmring_now_ns() + timeout_ns;
+}
+
+/* The timeout left until a deadline made by shmring_deadline(). */
+static inline int64_t shmring_time_left(int64_t deadline) {
+    if (deadline <= 0)
+        return deadline;
+    int64_t left = deadline - shmring_now_ns();
+    return left > 0 ? left : 0;
+}
 
 static inline bool shmring_is_closed(const shmring_ring *r) {
     /* relaxed: a hint; close() also wakes us through the waitpoints */

@@ -105,18 +105,6 @@ static bool recover_if_abandoned(shmring_ring *r, shmring_slot *slot, uint64_t w
     return true;
 }
 
-/* Nanoseconds left until `deadline` (a timeout of its own: -1 for ever). */
-static int64_t time_left(int64_t deadline) {
-    if (deadline < 0)
-        return -1;
-    int64_t left = deadline - shmring_now_ns();
-    return left > 0 ? left : 0;
-}
-
-static int64_t deadline_of(int64_t timeout_ns) {
-    return timeout_ns < 0 ? -1 : shmring_now_ns() + timeout_ns;
-}
-
 /* ---- senders ------------------------------------------------------------ */
 
 enum { SCAN_FULL = 0, SCAN_FOUND = 1 };
@@ -172,13 +160,13 @@ int shmring_mpmc_send(shmring_ring *r, const void *data, size_t len, int64_t tim
     if (atomic_load_explicit(&hdr->ends[SHMRING_ROLE_RECEIVER].state, memory_order_relaxed) ==
         SHMRING_END_CLOSED)
         return SHMRING_ECLOSED;
-    int64_t deadline = timeout_ns == 0 ? 0 : deadline_of(timeout_ns);
+    int64_t deadline = shmring_deadline(timeout_ns);
     for (;;) {
         uint64_t pos, w;
         int rc = scan_for_write(r, &pos, &w);
         if (rc == SCAN_FULL) {
             shmring_wait wait = {.wp = &hdr->space_wait, .ready = ready_to_send, .max_pauses = 64};
-            rc = shmring_block(r, &wait, timeout_ns == 0 ? 0 : time_left(deadline));
+            rc = shmring_block(r, &wait, shmring_time_left(deadline));
             if (rc != SHMRING_OK)
                 return rc;
             continue;
@@ -297,7 +285,7 @@ int64_t shmring_mpmc_recv(shmring_ring *r, void *buf, size_t cap, int64_t timeou
         return SHMRING_EINVAL;
     shmring_slot *slot;
     uint64_t lap;
-    int64_t deadline = timeout_ns == 0 ? 0 : deadline_of(timeout_ns);
+    int64_t deadline = shmring_deadline(timeout_ns);
     for (;;) {
         int rc = claim_for_read(r, cap, &slot, &lap);
         if (rc > 0)
@@ -305,7 +293,7 @@ int64_t shmring_mpmc_recv(shmring_ring *r, void *buf, size_t cap, int64_t timeou
         if (rc < 0)
             return rc;
         shmring_wait wait = {.wp = &r->hdr->data_wait, .ready = ready_to_recv, .max_pauses = 8};
-        rc = shmring_block(r, &wait, timeout_ns == 0 ? 0 : time_left(deadline));
+        rc = shmring_block(r, &wait, shmring_time_left(deadline));
         if (rc == SHMRING_ECLOSED && !shmring_is_closed(r)) {
             /* Every sender is gone; deliver what they sent before closing. */
             rc = claim_for_read(r, cap, &slot, &lap);
@@ -330,4 +318,43 @@ int64_t shmring_mpmc_recv(shmring_ring *r, void *buf, size_t cap, int64_t timeou
         return SHMRING_ECORRUPT; /* someone took back a live claim: not our protocol */
     shmring_notify(r, &r->hdr->space_wait, UINT64_MAX);
     return (int64_t)len;
+}
+
+/* ---- batches ---------------------------------------------------------- */
+
+/* Each message still takes its own slot; a batch saves the caller's
+ * crossings into C, and waits only as long as the whole timeout allows. */
+int shmring_mpmc_send_many(shmring_ring *r, const void *data, size_t size, const uint64_t *lens,
+                           size_t n, int64_t timeout_ns, size_t *sent) {
+    *sent = 0;
+    int rc = shmring_check_batch(r, size, lens, n);
+    if (rc != SHMRING_OK)
+        return rc;
+    int64_t deadline = shmring_deadline(timeout_ns);
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        int rc = shmring_mpmc_send(r, p, (size_t)lens[i], shmring_time_left(deadline));
+        if (rc != SHMRING_OK)
+            return rc;
+        p += lens[i];
+        *sent = i + 1;
+    }
+    return SHMRING_OK;
+}
+
+/* Wait for one message, then take those already there that fit in buf. */
+int64_t shmring_mpmc_recv_many(shmring_ring *r, void *buf, size_t cap, uint64_t *lens,
+                               size_t max_n, int64_t timeout_ns) {
+    int64_t got = shmring_mpmc_recv(r, buf, cap, timeout_ns);
+    if (got < 0)
+        return got;
+    size_t n = 0, used = 0;
+    while (got >= 0) {
+        lens[n++] = (uint64_t)got;
+        used += (size_t)got;
+        if (n == max_n)
+            break;
+        got = shmring_mpmc_recv(r, (unsigned char *)buf + used, cap - used, 0);
+    }
+    return (int64_t)n;
 }

@@ -153,7 +153,7 @@ static int check_header(shmring_ring *r, int kind) {
     return SHMRING_OK;
 }
 
-static int map_ring(const char *name, int role, int kind, shmring_ring **out) {
+static int map_ring(const char *name, int role, int kind, bool populate, shmring_ring **out) {
     if (shmring_name_check(name) != SHMRING_OK ||
         (role != SHMRING_ROLE_SENDER && role != SHMRING_ROLE_RECEIVER) ||
         (kind != 0 && kind != SHMRING_KIND_SPSC && kind != SHMRING_KIND_MPMC))
@@ -165,7 +165,7 @@ static int map_ring(const char *name, int role, int kind, shmring_ring **out) {
     r->role = role;
     r->spin_ns = SHMRING_DEFAULT_SPIN_NS;
     r->claim_timeout_ns = SHMRING_DEFAULT_CLAIM_TIMEOUT_NS;
-    int rc = shmring_segment_attach(name, &r->seg);
+    int rc = shmring_segment_attach(name, populate, &r->seg);
     if (rc == SHMRING_OK)
         rc = check_header(r, kind);
     if (rc != SHMRING_OK) {
@@ -209,7 +209,7 @@ static int finish_open(shmring_ring *r, int rc, shmring_ring **out) {
 
 int shmring_open(const char *name, int role, int kind, shmring_ring **out) {
     shmring_ring *r;
-    int rc = map_ring(name, role, kind, &r);
+    int rc = map_ring(name, role, kind, true, &r);
     if (rc != SHMRING_OK)
         return rc;
     return finish_open(r, shmring_end_open(r), out);
@@ -218,7 +218,7 @@ int shmring_open(const char *name, int role, int kind, shmring_ring **out) {
 int shmring_import(const char *name, int role, int kind, const shmring_origin *origin,
                    shmring_ring **out) {
     shmring_ring *r;
-    int rc = map_ring(name, role, kind, &r);
+    int rc = map_ring(name, role, kind, true, &r);
     if (rc != SHMRING_OK)
         return rc;
     return finish_open(r, shmring_end_import(r, origin), out);
@@ -264,7 +264,7 @@ void shmring_free(shmring_ring *r) {
 
 int shmring_inspect(const char *name, shmring_info *out) {
     shmring_ring *r;
-    int rc = map_ring(name, SHMRING_ROLE_RECEIVER, 0, &r);
+    int rc = map_ring(name, SHMRING_ROLE_RECEIVER, 0, false, &r);
     if (rc != SHMRING_OK)
         return rc;
     shmring_header *hdr = r->hdr;
@@ -297,6 +297,20 @@ int shmring_unlink(const char *name) {
     if (shmring_name_check(name) != SHMRING_OK)
         return SHMRING_EINVAL;
     return shmring_segment_unlink(name);
+}
+
+int shmring_check_batch(const shmring_ring *r, size_t size, const uint64_t *lens, size_t n) {
+    uint64_t total = 0;
+    bool too_big = false;
+    for (size_t i = 0; i < n; i++) {
+        too_big |= lens[i] > r->max_message;
+        total += lens[i] > size ? (uint64_t)size + 1 : lens[i]; /* no wrap-around of the sum */
+        if (total > size)
+            return SHMRING_EINVAL; /* would read past the caller's buffer */
+    }
+    if (total != size)
+        return SHMRING_EINVAL;
+    return too_big ? SHMRING_ETOOBIG : SHMRING_OK;
 }
 
 uint64_t shmring_capacity(const shmring_ring *r) { return r->capacity; }

@@ -59,8 +59,17 @@ static int reserve_memory(int fd, size_t size) {
     return SHMRING_OK;
 }
 
-static int map_fd(int fd, size_t size, shmring_segment *seg) {
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+static int map_fd(int fd, size_t size, bool populate, shmring_segment *seg) {
+    int flags = MAP_SHARED;
+#if defined(MAP_POPULATE)
+    /* Fill the page tables now: otherwise the first lap of the ring takes
+     * a page fault every 4 KiB, a latency spike in the middle of traffic. */
+    if (populate)
+        flags |= MAP_POPULATE;
+#else
+    (void)populate;
+#endif
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, fd, 0);
     if (p == MAP_FAILED)
         return error_from_errno(errno);
     seg->base = p;
@@ -76,7 +85,7 @@ int shmring_segment_create(const char *name, size_t size, shmring_segment *seg) 
         return error_from_errno(errno);
     int rc = reserve_memory(fd, size);
     if (rc == SHMRING_OK)
-        rc = map_fd(fd, size, seg);
+        rc = map_fd(fd, size, false, seg); /* the creator only writes the header */
     int saved = errno;
     close(fd);
     if (rc != SHMRING_OK)
@@ -85,7 +94,7 @@ int shmring_segment_create(const char *name, size_t size, shmring_segment *seg) 
     return rc;
 }
 
-int shmring_segment_attach(const char *name, shmring_segment *seg) {
+int shmring_segment_attach(const char *name, bool populate, shmring_segment *seg) {
     char path[SHMRING_NAME_MAX + 2];
     os_name(name, path);
     int fd = shm_open(path, O_RDWR, 0);
@@ -100,7 +109,7 @@ int shmring_segment_attach(const char *name, shmring_segment *seg) {
     else if (st.st_size < (off_t)sizeof(uint64_t))
         rc = SHMRING_ENOTSHMRING;
     else
-        rc = map_fd(fd, (size_t)st.st_size, seg);
+        rc = map_fd(fd, (size_t)st.st_size, populate, seg);
     int saved = errno;
     close(fd);
     errno = saved;

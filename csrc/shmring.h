@@ -148,6 +148,24 @@ typedef struct shmring_info {
 /* Validate the segment `name` and describe it. */
 int shmring_inspect(const char *name, shmring_info *out);
 
+/* Batches: `data` holds n messages back to back (`size` bytes in all),
+ * `lens` their sizes. SPSC publishes all that fit with one store of head,
+ * then waits for room for the rest; *sent says how many went, also when an
+ * error stops it. Sizes that do not add up to `size` (EINVAL) or a message
+ * over max_message_size (ETOOBIG) fail the batch before anything is sent. */
+int shmring_spsc_send_many(shmring_ring *r, const void *data, size_t size, const uint64_t *lens,
+                           size_t n, int64_t timeout_ns, size_t *sent);
+int shmring_mpmc_send_many(shmring_ring *r, const void *data, size_t size, const uint64_t *lens,
+                           size_t n, int64_t timeout_ns, size_t *sent);
+
+/* Wait for one message, then take up to max_n of those already there that
+ * fit in buf, back to back (sizes in lens): their number, or an error
+ * (ENOBUFS if the first does not fit; shmring_needed() says its size). */
+int64_t shmring_spsc_recv_many(shmring_ring *r, void *buf, size_t cap, uint64_t *lens,
+                               size_t max_n, int64_t timeout_ns);
+int64_t shmring_mpmc_recv_many(shmring_ring *r, void *buf, size_t cap, uint64_t *lens,
+                               size_t max_n, int64_t timeout_ns);
+
 /* MPMC: one message into a free slot, or out of a full one. Every message
  * goes to exactly one receiver; a receiver's buffer smaller than the next
  * message gives ENOBUFS (shmring_needed() says its size) and leaves it. */

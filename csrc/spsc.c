@@ -120,6 +120,64 @@ int shmring_spsc_send(shmring_ring *r, const void *data, size_t len, int64_t tim
     return SHMRING_OK;
 }
 
+/*
+ * A batch: write every message that fits, publish them with one store of
+ * head, and only then wait for room for the rest. data holds the messages
+ * back to back; lens their sizes. *sent counts those published, also when
+ * an error (a timeout, a closed receiver) stops the batch part-way.
+ */
+int shmring_spsc_send_many(shmring_ring *r, const void *data, size_t size, const uint64_t *lens,
+                           size_t n, int64_t timeout_ns, size_t *sent) {
+    *sent = 0;
+    if (shmring_is_closed(r))
+        return SHMRING_ECLOSED;
+    if (r->role != SHMRING_ROLE_SENDER || r->kind != SHMRING_KIND_SPSC)
+        return SHMRING_EINVAL;
+    int rc = shmring_check_batch(r, size, lens, n);
+    if (rc != SHMRING_OK)
+        return rc;
+    shmring_header *hdr = r->hdr;
+    int64_t deadline = shmring_deadline(timeout_ns);
+    const unsigned char *p = data;
+    size_t i = 0;
+    while (i < n) {
+        /* relaxed: a fail-fast hint, as in shmring_spsc_send() */
+        if (atomic_load_explicit(&hdr->ends[SHMRING_ROLE_RECEIVER].state, memory_order_relaxed) ==
+            SHMRING_END_CLOSED)
+            return SHMRING_ECLOSED;
+        uint64_t head = shmring_own_index(r, &hdr->head.pos), start = head, need = 0;
+        if (head % SHMRING_RECORD_ALIGN != 0)
+            return SHMRING_ECORRUPT;
+        for (; i < n; i++) {
+            uint64_t rec = record_bytes(lens[i]);
+            need = bytes_needed(r, head, rec);
+            if (head + need - r->cached_peer > r->capacity) {
+                int fits = refresh_tail(r, head, need);
+                if (fits < 0)
+                    return fits;
+                if (!fits)
+                    break;
+            }
+            write_message(r, head, p, (size_t)lens[i], need - rec);
+            head += need;
+            p += lens[i];
+        }
+        if (head != start) {
+            /* release: pairs with the receiver's acquire load of head */
+            atomic_store_explicit(&hdr->head.pos, head, memory_order_release);
+            r->own_pos = head;
+            *sent = i;
+            shmring_notify(r, &hdr->data_wait, head);
+        }
+        if (i < n) {
+            int rc = wait_for_space(r, head, need, shmring_time_left(deadline));
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return SHMRING_OK;
+}
+
 /* ---- receiver --------------------------------------------------------- */
 
 typedef struct found_record {
@@ -242,4 +300,34 @@ int shmring_spsc_consume(shmring_ring *r) {
     release_record(r, r->peeked);
     r->peeked = 0;
     return SHMRING_OK;
+}
+
+/*
+ * A batch: wait for one message like shmring_spsc_recv(), then take every
+ * message already there that fits in buf, copied back to back (sizes in
+ * lens), and give their room back with one store of tail.
+ */
+int64_t shmring_spsc_recv_many(shmring_ring *r, void *buf, size_t cap, uint64_t *lens,
+                               size_t max_n, int64_t timeout_ns) {
+    found_record rec;
+    int rc = wait_record(r, &rec, timeout_ns);
+    if (rc != SHMRING_OK)
+        return rc;
+    if (rec.length > cap) {
+        r->needed = rec.length;
+        return SHMRING_ENOBUFS;
+    }
+    size_t n = 0, used = 0;
+    do {
+        if (rec.length != 0)
+            memcpy((unsigned char *)buf + used, r->data + rec.payload, rec.length);
+        lens[n++] = rec.length;
+        used += rec.length;
+        r->own_pos += rec.consume; /* published below, once for the whole batch */
+    } while (n < max_n && next_record(r, &rec) > 0 && used + rec.length <= cap);
+    /* release: pairs with the sender's acquire load of tail; we are done
+     * reading every record of the batch */
+    atomic_store_explicit(&r->hdr->tail.pos, r->own_pos, memory_order_release);
+    shmring_notify(r, &r->hdr->space_wait, r->own_pos);
+    return (int64_t)n;
 }

@@ -61,6 +61,14 @@ int64_t shmring_spsc_recv(shmring_ring *r, char *buf, size_t cap, int64_t timeou
 int shmring_spsc_peek(shmring_ring *r, const void **data, size_t *len, int64_t timeout_ns);
 int shmring_spsc_consume(shmring_ring *r);
 
+int shmring_spsc_send_many(shmring_ring *r, const char *data, size_t size, const uint64_t *lens,
+                           size_t n, int64_t timeout_ns, size_t *sent);
+int shmring_mpmc_send_many(shmring_ring *r, const char *data, size_t size, const uint64_t *lens,
+                           size_t n, int64_t timeout_ns, size_t *sent);
+int64_t shmring_spsc_recv_many(shmring_ring *r, char *buf, size_t cap, uint64_t *lens,
+                               size_t max_n, int64_t timeout_ns);
+int64_t shmring_mpmc_recv_many(shmring_ring *r, char *buf, size_t cap, uint64_t *lens,
+                               size_t max_n, int64_t timeout_ns);
 int shmring_mpmc_send(shmring_ring *r, const char *data, size_t len, int64_t timeout_ns);
 int64_t shmring_mpmc_recv(shmring_ring *r, char *buf, size_t cap, int64_t timeout_ns);
 void shmring_set_claim_timeout(shmring_ring *r, int64_t ns);

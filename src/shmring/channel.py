@@ -22,7 +22,12 @@ class ChannelError(Exception):
 
 
 class Timeout(ChannelError, TimeoutError):
-    """The timeout passed before the message could be sent or received."""
+    """The timeout passed before the message could be sent or received.
+
+    From ``send_many``, ``sent`` says how many of the messages went first.
+    """
+
+    sent = 0
 
 
 class Closed(ChannelError):
@@ -73,6 +78,15 @@ def check_timeout(timeout) -> float | None:
     if timeout != timeout or timeout < 0:
         raise ValueError(f"timeout must be None or >= 0 seconds, got {timeout!r}")
     return float(timeout)
+
+
+def check_count(max_n) -> int:
+    """Validate ``max_n`` of recv_many: an int >= 1."""
+    if isinstance(max_n, bool) or not isinstance(max_n, int):
+        raise TypeError(f"max_n must be an int, not {type(max_n).__name__}")
+    if max_n < 1:
+        raise ValueError(f"max_n must be at least 1, got {max_n}")
+    return max_n
 
 
 class Deadline:
@@ -130,6 +144,22 @@ class Sender(Endpoint):
         """Send one message: any C-contiguous buffer, all or nothing."""
         raise NotImplementedError
 
+    def send_many(self, messages, *, timeout: float | None = None) -> None:
+        """Send every message of an iterable, in order, each all or nothing.
+
+        The timeout covers the whole batch; on Timeout, its ``sent`` says how
+        many went. Transports override this to move a batch in fewer calls.
+        """
+        deadline = Deadline(timeout)
+        sent = 0
+        for message in messages:
+            try:
+                self.send(message, timeout=deadline.remaining())
+            except Timeout as e:
+                e.sent = sent
+                raise
+            sent += 1
+
 
 class Receiver(Endpoint):
     """The receiving end of a channel."""
@@ -146,6 +176,18 @@ class Receiver(Endpoint):
         If the buffer is too small, raises BufferTooSmall and the message stays queued.
         """
         raise NotImplementedError
+
+    def recv_many(self, max_n: int, *, timeout: float | None = None) -> list:
+        """Wait for one message as ``recv`` does, then take up to ``max_n`` in all
+        of those already there. Raises Timeout or Closed only when it has none."""
+        check_count(max_n)
+        batch = [self.recv(timeout=timeout)]
+        while len(batch) < max_n:
+            try:
+                batch.append(self.recv(timeout=0))
+            except (Timeout, Closed):
+                break
+        return batch
 
     def __iter__(self):
         while True:

@@ -17,12 +17,16 @@ endpoint. An end closes when its last copy closes or its holders all die.
 from __future__ import annotations
 
 import errno
+import itertools
 import multiprocessing.util
+import operator
 import os
 import re
 import secrets
+import struct
 import time
 import weakref
+from array import array
 
 from .._core import ffi, lib
 from .._fastpath import lib as fastlib
@@ -39,6 +43,7 @@ from ..channel import (
     Receiver,
     Sender,
     Timeout,
+    check_count,
     check_timeout,
 )
 
@@ -49,6 +54,7 @@ DEFAULT_SPIN_US = 50
 DEFAULT_CLAIM_TIMEOUT = 0.1  # seconds an MPMC slot may stay claimed before we ask if its claimer died
 SLICE_NS = 50_000_000
 SCRATCH_BYTES = 64 * 1024
+BATCH_BYTES = 256 * 1024  # recv_many copies a batch into this much (MPMC: at least one slot)
 NOT_READY_WAIT = 2.0  # seconds open() waits for a creator to finish initialising
 
 _SENDER = lib.SHMRING_ROLE_SENDER
@@ -73,6 +79,8 @@ class _Calls:
         self.try_recv = getattr(fastlib, f"shmring_{prefix}_try_recv")
         self.send = getattr(lib, f"shmring_{prefix}_send")
         self.recv = getattr(lib, f"shmring_{prefix}_recv")
+        self.send_many = getattr(lib, f"shmring_{prefix}_send_many")
+        self.recv_many = getattr(lib, f"shmring_{prefix}_recv_many")
 
 
 _CALLS = {_SPSC: _Calls("spsc"), _MPMC: _Calls("mpmc")}
@@ -165,6 +173,40 @@ def _c_buffer(data):
         ) from None
     except (BufferError, ValueError) as e:
         raise ValueError(f"send() needs a C-contiguous buffer: {e}; copy it first (bytes(x) or numpy.ascontiguousarray)") from None
+
+
+def _pack(messages):
+    """A batch as one buffer of the messages back to back, and their sizes."""
+    try:
+        data = b"".join(messages)
+    except TypeError:
+        raise TypeError(
+            "send_many() takes an iterable of bytes-like objects (bytes, bytearray, memoryview, numpy arrays)"
+        ) from None
+    except BufferError as e:
+        raise ValueError(f"send_many() needs C-contiguous buffers: {e}") from None
+    # len() of a numpy array or memoryview counts items, not bytes; C checks
+    # that the sizes add up, and send_many() counts bytes when they do not.
+    return data, array("Q", map(len, messages))
+
+
+def _split(buffer, sizes: list) -> list:
+    """The messages of a batch, as bytes, from the buffer they lie in back to back.
+
+    The per-message work runs in C (struct, map); a Python loop over the
+    messages would cost more than the ring does.
+    """
+    first = sizes[0]
+    if sizes.count(first) == len(sizes):  # all one size: the common case
+        if first == 0:
+            return [b""] * len(sizes)
+        return list(map(_first, struct.iter_unpack(f"{first}s", buffer[:first * len(sizes)])))
+    ends = list(itertools.accumulate(sizes))
+    whole = buffer[:ends[-1]]
+    return list(map(whole.__getitem__, map(slice, [0, *ends[:-1]], ends)))
+
+
+_first = operator.itemgetter(0)
 
 
 def _writable(buffer):
@@ -286,6 +328,7 @@ class ShmSender(_ShmEndpoint, Sender):
     def _setup(self, handle, name, spin_us, claim_timeout):
         super()._setup(handle, name, spin_us, claim_timeout)
         self._try_send = self._calls.try_send
+        self._sent = ffi.new("size_t *")
 
     def send(self, data, *, timeout=None) -> None:
         if timeout is not None:
@@ -298,14 +341,55 @@ class ShmSender(_ShmEndpoint, Sender):
     def _send_slowly(self, data, timeout):
         h, n, send = self._h, len(data), self._calls.send
         rc = _call_in_slices(lambda ns: send(h, data, n, ns), timeout)
+        if rc != 0:
+            self._raise_send(rc, "send", n)
+
+    def _raise_send(self, rc: int, what: str, size: int):
         if rc == lib.SHMRING_ETOOBIG:
             bigger = "capacity (max_message_size = capacity/2 - 8)" if self._kind == _SPSC else "slot_size"
             raise MessageTooLarge(
-                f"a message of {n} bytes exceeds max_message_size {self.max_message_size} of {self.address}; "
+                f"a message of {size} bytes exceeds max_message_size {self.max_message_size} of {self.address}; "
                 f"use a ring with a larger {bigger}"
             )
+        self._raise(rc, what)
+
+    def send_many(self, messages, *, timeout=None) -> None:
+        """Send every message, in order: as many as fit in one C call and one
+        publication, then wait for room for the rest. On Timeout, ``sent`` says
+        how many went; a message over max_message_size fails the batch first."""
+        if timeout is not None:
+            check_timeout(timeout)
+        messages = messages if type(messages) is list else list(messages)
+        if not messages:
+            return
+        data, lens = _pack(messages)
+        h, send_many, sent = self._h, self._calls.send_many, self._sent
+        data_c, lens_c = ffi.from_buffer(data), ffi.from_buffer("uint64_t[]", lens)
+        rc = send_many(h, data_c, len(data), lens_c, len(lens), 0, sent)
+        if rc == 0:
+            return  # it all fitted
+        if rc == lib.SHMRING_EINVAL:  # sizes by len() were items, not bytes (numpy, memoryview)
+            lens = array("Q", (memoryview(m).nbytes for m in messages))
+            lens_c = ffi.from_buffer("uint64_t[]", lens)
+            sent[0] = 0
+        done, offset = 0, 0
+
+        def call(ns):  # each call goes on where the last stopped
+            nonlocal done, offset
+            step = sum(itertools.islice(lens, done, done + sent[0]))
+            offset, done, sent[0] = offset + step, done + sent[0], 0
+            return send_many(h, data_c + offset, len(data) - offset, lens_c + done, len(lens) - done, ns, sent)
+
+        rc = _call_in_slices(call, timeout)
+        done += sent[0]
+        if rc == lib.SHMRING_ETOOBIG:
+            self._raise_send(rc, "send_many", max(lens))
         if rc != 0:
-            self._raise(rc, "send")
+            try:
+                self._raise(rc, "send_many")
+            except Timeout as e:
+                e.sent = done
+                raise
 
 
 class ShmReceiver(_ShmEndpoint, Receiver):
@@ -323,6 +407,9 @@ class ShmReceiver(_ShmEndpoint, Receiver):
         self._scratch_bytes = ffi.buffer(self._scratch)  # slicing it makes bytes: cheaper than ffi.unpack
         self._peek_ptr = ffi.new("void **")
         self._peek_len = ffi.new("size_t *")
+        self._batch_len = max(BATCH_BYTES, self.max_message_size) if self._kind == _MPMC else BATCH_BYTES
+        self._batch = None  # made on first recv_many
+        self._lens = ffi.new("uint64_t[]", 1)
 
     def recv(self, *, timeout=None) -> bytes:
         if timeout is not None:
@@ -362,6 +449,27 @@ class ShmReceiver(_ShmEndpoint, Receiver):
                 needed,
             )
         self._raise(n, "recv_into")
+
+    def recv_many(self, max_n: int, *, timeout=None) -> list:
+        """Wait for one message, then take up to max_n of those already there
+        in the same C call (one tail update for the batch)."""
+        if timeout is not None:
+            check_timeout(timeout)
+        check_count(max_n)
+        if self._batch is None:
+            self._batch = ffi.new("char[]", self._batch_len)
+            self._batch_bytes = ffi.buffer(self._batch)
+        if len(self._lens) < max_n:
+            self._lens = ffi.new("uint64_t[]", max_n)
+        h, batch, cap, lens, recv_many = self._h, self._batch, self._batch_len, self._lens, self._calls.recv_many
+        n = recv_many(h, batch, cap, lens, max_n, 0)
+        if n == _EAGAIN:
+            n = _call_in_slices(lambda ns: recv_many(h, batch, cap, lens, max_n, ns), timeout)
+        if n == _ENOBUFS:  # SPSC: the first message is larger than the batch buffer
+            return [self.recv(timeout=0)]
+        if n < 0:
+            self._raise(n, "recv_many")
+        return _split(self._batch_bytes, ffi.unpack(lens, n))
 
     def _next_length(self) -> int:
         """Length of the message that did not fit, which is known to be there."""
