@@ -147,10 +147,22 @@ class Sender(Endpoint):
     def send_many(self, messages, *, timeout: float | None = None) -> None:
         """Send every message of an iterable, in order, each all or nothing.
 
+        A message over max_message_size fails the batch before any is sent.
         The timeout covers the whole batch; on Timeout, its ``sent`` says how
         many went. Transports override this to move a batch in fewer calls.
         """
         deadline = Deadline(timeout)
+        messages = list(messages)
+        for message in messages:
+            try:
+                size = memoryview(message).nbytes
+            except TypeError:
+                raise TypeError(f"send_many() takes bytes-like messages, not {type(message).__name__}") from None
+            if size > self.max_message_size:
+                raise MessageTooLarge(
+                    f"a message of {size} bytes in the batch exceeds max_message_size {self.max_message_size}; "
+                    "nothing was sent"
+                )
         sent = 0
         for message in messages:
             try:
