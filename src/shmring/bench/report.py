@@ -17,6 +17,9 @@ def medians(results: dict) -> dict:
     return out
 
 
+BATCH_COLUMN = "64 B, 256 per call"
+
+
 def _size(n: int) -> str:
     return f"{n >> 20} MiB" if n >= 1 << 20 else f"{n >> 10} KiB" if n >= 1 << 10 else f"{n} B"
 
@@ -44,6 +47,7 @@ def table(results: dict) -> str:
         head += f" | RTT {_size(size):>6} p50/p99/p99.9 us"
     for size in THROUGHPUT_SIZES:
         head += f" | {_size(size) + ' one-way':>22}"
+    head += f" | {BATCH_COLUMN:>18}"
     lines += [head, "-" * len(head)]
     for name, m in med.items():
         row = f"{name:32}"
@@ -52,6 +56,8 @@ def table(results: dict) -> str:
                 m[f"rtt_{size}_p50_us"], m[f"rtt_{size}_p99_us"], m[f"rtt_{size}_p99.9_us"])
         for size in THROUGHPUT_SIZES:
             row += f" | {_rate(size, m):>22}"
+        batch = m.get("batches_64_msg_s")
+        row += f" | {'-' if batch is None else f'{batch / 1e6:6.2f} M msg/s':>18}"
         lines.append(row)
     lines += ["", *ratios(med)]
     return "\n".join(lines)
@@ -68,7 +74,8 @@ def ratios(med: dict) -> list[str]:
     if shm and floor:
         out.append(f"shm 64 B RTT p50 is {shm['rtt_64_p50_us'] / floor['rtt_64_p50_us']:.1f}x the C floor")
     if shm:
-        out.append(f"shm 64 B throughput: {shm['throughput_64_msg_s'] / 1e6:.2f} M msg/s (one message per call)")
+        out.append(f"shm 64 B throughput: {shm['throughput_64_msg_s'] / 1e6:.2f} M msg/s (one message per call), "
+                   f"{shm['batches_64_msg_s'] / 1e6:.2f} M msg/s (send_many/recv_many, 256 per call)")
         big = 1 << 20
         out.append(f"shm 1 MiB throughput: {shm[f'throughput_{big}_bytes_s'] / 1e9:.1f} GB/s (recv_into)")
     return out

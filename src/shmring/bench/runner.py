@@ -28,12 +28,14 @@ class Plan:
     rtt_count: int = 20_000
     rtt_warmup: int = 2_000
     throughput_counts: dict = field(default_factory=lambda: {64: 500_000, 4096: 200_000, 1 << 20: 3_000})
+    batch_count: int = 2_000_000  # 64 B messages moved with send_many/recv_many
     scaling_messages: int = 200_000  # per MPMC measurement (bench/scaling.py)
 
     @classmethod
     def quick(cls) -> "Plan":
         return cls(runs=3, rtt_count=3_000, rtt_warmup=500,
-                   throughput_counts={64: 50_000, 4096: 20_000, 1 << 20: 300}, scaling_messages=20_000)
+                   throughput_counts={64: 50_000, 4096: 20_000, 1 << 20: 300}, batch_count=200_000,
+                   scaling_messages=20_000)
 
 
 @dataclass
@@ -41,6 +43,7 @@ class Transport:
     name: str
     make_pair: object  # () -> (Sender, Receiver)
     in_c: bool = False  # run the steps in C over the shm core
+    batches: bool = True  # has send_many/recv_many
 
 
 def _shm_pair():
@@ -61,15 +64,18 @@ TRANSPORTS = [
     Transport("pipe", lambda: pair("pipe")),
     Transport("socket (AF_UNIX socketpair)", lambda: pair("socket")),
     Transport("queue (multiprocessing.Queue)", lambda: pair("queue")),
-    Transport(PIPES[1], pipe_baseline.pair),
+    Transport(PIPES[1], pipe_baseline.pair, batches=False),
 ]
 
 
-def _steps(plan: Plan, in_c: bool):
+def _steps(plan: Plan, transport: Transport):
+    in_c = transport.in_c
     suffix = "_c" if in_c else ""
     steps = [("rtt" + suffix, size, plan.rtt_count, plan.rtt_warmup, False) for size in RTT_SIZES]
     steps += [("throughput" + suffix, size, plan.throughput_counts[size], 0, size >= 1 << 16)
               for size in THROUGHPUT_SIZES]
+    if transport.batches and not in_c:
+        steps.append(("batches", 64, plan.batch_count, 0, False))
     return steps
 
 
@@ -83,7 +89,7 @@ def _measure(transport: Transport, plan: Plan) -> dict:
     """One repetition of every step for one transport: {metric: value}."""
     down_tx, down_rx = transport.make_pair()
     up_tx, up_rx = transport.make_pair()
-    steps = _steps(plan, transport.in_c)
+    steps = _steps(plan, transport)
     ctx = multiprocessing.get_context("spawn")
     child = ctx.Process(target=workloads.child_main, args=(down_rx, up_tx, steps, 1), daemon=True)
     child.start()
@@ -97,6 +103,9 @@ def _measure(transport: Transport, plan: Plan) -> dict:
                 samples = sorted(run(down_tx, up_rx, size, count, warmup))
                 for q in (50, 99, 99.9):
                     result[f"rtt_{size}_p{q:g}_us"] = _percentile(samples, q) / 1000
+            elif kind == "batches":
+                seconds = workloads.batches(down_tx, up_rx, size, count)
+                result[f"batches_{size}_msg_s"] = count // workloads.BATCH * workloads.BATCH / seconds
             else:
                 run = workloads.throughput_c if transport.in_c else workloads.throughput
                 seconds = run(down_tx, up_rx, size, count)

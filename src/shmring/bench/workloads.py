@@ -89,6 +89,23 @@ def rtt_c(down, up, size: int, count: int, warmup: int) -> list[int]:
     return list(samples)[:count]
 
 
+BATCH = 256  # messages per send_many / recv_many call
+
+
+def batches(down, up, size: int, count: int) -> float:
+    """Seconds to move ``count`` messages of ``size`` bytes, BATCH per call."""
+    batch = [payload(size)] * BATCH
+    send_many = down.send_many
+    t0 = time.perf_counter()
+    for _ in range(count // BATCH):
+        send_many(batch)
+    good = _COUNT.unpack(up.recv())[0]
+    elapsed = time.perf_counter() - t0
+    if good != count // BATCH * BATCH:
+        raise AssertionError(f"the receiver got {good} of {count // BATCH * BATCH} batched messages intact")
+    return elapsed
+
+
 def throughput_c(down, up, size: int, count: int) -> float:
     msg = payload(size)
     t0 = time.perf_counter()
@@ -137,6 +154,19 @@ def echo_c(down, up, size: int, count: int) -> None:
         raise RuntimeError(f"C echo failed: {ffi.string(lib.shmring_strerror(rc)).decode()}")
 
 
+def sink_batches(down, up, size: int, count: int) -> None:
+    good = received = 0
+    recv_many = down.recv_many
+    expected = count // BATCH * BATCH
+    while received < expected:
+        got = recv_many(BATCH)
+        received += len(got)
+        good += sum(len(m) == size for m in got)
+    if got[-1] != payload(size):
+        good -= 1
+    up.send(_COUNT.pack(good))
+
+
 def sink_c(down, up, size: int, count: int) -> None:
     buf = ffi.new("char[]", max(size, 1))
     elapsed = lib.shmring_pingpong_recv_n(down._h, buf, max(size, 1), count)
@@ -154,6 +184,8 @@ def child_main(down, up, steps, cpu: int) -> None:
             echo(down, up, count + warmup)
         elif kind == "throughput":
             sink(down, up, size, count, into)
+        elif kind == "batches":
+            sink_batches(down, up, size, count)
         elif kind == "rtt_c":
             echo_c(down, up, size, warmup)
             echo_c(down, up, size, count)
