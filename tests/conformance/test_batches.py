@@ -37,15 +37,16 @@ def test_batches_keep_order_boundaries_and_content(transport, sizes, max_n):
     assert received == messages
 
 
-def test_recv_many_takes_only_what_is_there(channel):
+def test_recv_many_takes_at_most_max_n(channel):
     tx, rx = channel
     tx.send_many([b"one", b"two", b"three"])
-    got = rx.recv_many(2, timeout=WAIT)
-    assert got == [b"one", b"two"]
+    first = rx.recv_many(2, timeout=WAIT)
+    # A queue's feeder thread may not have written the second yet: "already there" is what has arrived.
+    assert first in ([b"one"], [b"one", b"two"])
     rest = []
-    while len(rest) < 1:
+    while len(first) + len(rest) < 3:
         rest += rx.recv_many(10, timeout=WAIT)
-    assert rest == [b"three"]
+    assert first + rest == [b"one", b"two", b"three"]
 
 
 @pytest.mark.parametrize("timeout", [0, 0.05])
