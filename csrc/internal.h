@@ -193,6 +193,27 @@ int shmring_check_batch(const shmring_ring *r, size_t size, const uint64_t *lens
 /* Make this handle the user of its end and read its index (open, import, fork). */
 void shmring_take_over(shmring_ring *r);
 
+static inline bool shmring_is_closed(const shmring_ring *r) {
+    /* relaxed: a hint; close() also wakes us through the waitpoints */
+    return atomic_load_explicit(&r->closed, memory_order_relaxed) != 0;
+}
+
+/* What every send checks first: an open sender handle of this kind, a
+ * message that fits, a receiver that has not closed for good. */
+static inline int shmring_check_send(const shmring_ring *r, int kind, size_t len) {
+    if (shmring_is_closed(r))
+        return SHMRING_ECLOSED;
+    if (r->role != SHMRING_ROLE_SENDER || r->kind != kind)
+        return SHMRING_EINVAL;
+    if (len > r->max_message)
+        return SHMRING_ETOOBIG;
+    /* relaxed: a fail-fast hint; a blocked send re-checks with acquire */
+    if (atomic_load_explicit(&r->hdr->ends[SHMRING_ROLE_RECEIVER].state, memory_order_relaxed) ==
+        SHMRING_END_CLOSED)
+        return SHMRING_ECLOSED;
+    return SHMRING_OK;
+}
+
 /* A timeout as a deadline on the monotonic clock: 0 stays 0 (never block),
  * negative stays -1 (for ever). */
 static inline int64_t shmring_deadline(int64_t timeout_ns) {
@@ -207,10 +228,6 @@ static inline int64_t shmring_time_left(int64_t deadline) {
     return left > 0 ? left : 0;
 }
 
-static inline bool shmring_is_closed(const shmring_ring *r) {
-    /* relaxed: a hint; close() also wakes us through the waitpoints */
-    return atomic_load_explicit(&r->closed, memory_order_relaxed) != 0;
-}
 
 static inline void shmring_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)

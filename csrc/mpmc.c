@@ -149,17 +149,10 @@ static int ready_to_send(shmring_ring *r) {
 }
 
 int shmring_mpmc_send(shmring_ring *r, const void *data, size_t len, int64_t timeout_ns) {
-    if (shmring_is_closed(r))
-        return SHMRING_ECLOSED;
-    if (r->role != SHMRING_ROLE_SENDER || r->kind != SHMRING_KIND_MPMC)
-        return SHMRING_EINVAL;
-    if (len > r->max_message)
-        return SHMRING_ETOOBIG;
+    int checked = shmring_check_send(r, SHMRING_KIND_MPMC, len);
+    if (checked != SHMRING_OK)
+        return checked;
     shmring_header *hdr = r->hdr;
-    /* relaxed: a fail-fast hint; a blocked send re-checks with acquire */
-    if (atomic_load_explicit(&hdr->ends[SHMRING_ROLE_RECEIVER].state, memory_order_relaxed) ==
-        SHMRING_END_CLOSED)
-        return SHMRING_ECLOSED;
     int64_t deadline = shmring_deadline(timeout_ns);
     for (;;) {
         uint64_t pos, w;
@@ -327,7 +320,9 @@ int64_t shmring_mpmc_recv(shmring_ring *r, void *buf, size_t cap, int64_t timeou
 int shmring_mpmc_send_many(shmring_ring *r, const void *data, size_t size, const uint64_t *lens,
                            size_t n, int64_t timeout_ns, size_t *sent) {
     *sent = 0;
-    int rc = shmring_check_batch(r, size, lens, n);
+    int rc = shmring_check_send(r, SHMRING_KIND_MPMC, 0);
+    if (rc == SHMRING_OK)
+        rc = shmring_check_batch(r, size, lens, n);
     if (rc != SHMRING_OK)
         return rc;
     int64_t deadline = shmring_deadline(timeout_ns);

@@ -87,17 +87,10 @@ static void write_message(shmring_ring *r, uint64_t head, const void *data, size
 }
 
 int shmring_spsc_send(shmring_ring *r, const void *data, size_t len, int64_t timeout_ns) {
-    if (shmring_is_closed(r))
-        return SHMRING_ECLOSED;
-    if (r->role != SHMRING_ROLE_SENDER || r->kind != SHMRING_KIND_SPSC)
-        return SHMRING_EINVAL;
-    if (len > r->max_message)
-        return SHMRING_ETOOBIG;
+    int checked = shmring_check_send(r, SHMRING_KIND_SPSC, len);
+    if (checked != SHMRING_OK)
+        return checked;
     shmring_header *hdr = r->hdr;
-    /* relaxed: a fail-fast hint; a blocked send re-checks with acquire */
-    if (atomic_load_explicit(&hdr->ends[SHMRING_ROLE_RECEIVER].state, memory_order_relaxed) ==
-        SHMRING_END_CLOSED)
-        return SHMRING_ECLOSED;
     uint64_t head = shmring_own_index(r, &hdr->head.pos);
     if (head % SHMRING_RECORD_ALIGN != 0)
         return SHMRING_ECORRUPT;
@@ -129,11 +122,9 @@ int shmring_spsc_send(shmring_ring *r, const void *data, size_t len, int64_t tim
 int shmring_spsc_send_many(shmring_ring *r, const void *data, size_t size, const uint64_t *lens,
                            size_t n, int64_t timeout_ns, size_t *sent) {
     *sent = 0;
-    if (shmring_is_closed(r))
-        return SHMRING_ECLOSED;
-    if (r->role != SHMRING_ROLE_SENDER || r->kind != SHMRING_KIND_SPSC)
-        return SHMRING_EINVAL;
-    int rc = shmring_check_batch(r, size, lens, n);
+    int rc = shmring_check_send(r, SHMRING_KIND_SPSC, 0);
+    if (rc == SHMRING_OK)
+        rc = shmring_check_batch(r, size, lens, n);
     if (rc != SHMRING_OK)
         return rc;
     shmring_header *hdr = r->hdr;
@@ -141,10 +132,9 @@ int shmring_spsc_send_many(shmring_ring *r, const void *data, size_t size, const
     const unsigned char *p = data;
     size_t i = 0;
     while (i < n) {
-        /* relaxed: a fail-fast hint, as in shmring_spsc_send() */
-        if (atomic_load_explicit(&hdr->ends[SHMRING_ROLE_RECEIVER].state, memory_order_relaxed) ==
-            SHMRING_END_CLOSED)
-            return SHMRING_ECLOSED;
+        rc = shmring_check_send(r, SHMRING_KIND_SPSC, 0); /* the receiver may close meanwhile */
+        if (rc != SHMRING_OK)
+            return rc;
         uint64_t head = shmring_own_index(r, &hdr->head.pos), start = head, need = 0;
         if (head % SHMRING_RECORD_ALIGN != 0)
             return SHMRING_ECORRUPT;
