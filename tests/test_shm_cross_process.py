@@ -303,10 +303,12 @@ def test_ctrl_c_interrupts_a_blocked_send_which_sends_nothing(ctx):
 # ---- wake-ups ----------------------------------------------------------------------
 # With spin_us=0 every wait parks on the futex at once. A lost wake-up is not
 # a hang (a sleeper re-checks every 50 ms slice) but a stall of up to 50 ms,
-# where a round trip normally takes microseconds. A few stalls are tolerated:
-# the machine is shared and the scheduler may pause us.
+# where a round trip normally takes microseconds. Up to 1% of stalls are
+# tolerated: the machine is shared and the scheduler may pause us, while a
+# broken wake-up protocol loses far more than that.
 
 STALL = 0.04
+TOLERATED = 0.01
 
 
 @pytest.mark.timeout(60)
@@ -328,7 +330,7 @@ def test_a_parked_receiver_is_woken_promptly(ctx):
             if time.perf_counter() - start > STALL:
                 stalls.append(seq)
     assert h.join_or_kill(child) == 0
-    assert len(stalls) <= 2, f"round trips {stalls[:10]} of 3000 stalled > {STALL} s: lost wake-ups?"
+    assert len(stalls) <= 3000 * TOLERATED, f"round trips {stalls[:10]} of 3000 stalled > {STALL} s: lost wake-ups?"
 
 
 @pytest.mark.timeout(60)
@@ -348,4 +350,4 @@ def test_a_parked_sender_is_woken_promptly(ctx):
                 stalls.append(seq)
             last = now
     assert h.join_or_kill(child) == 0
-    assert len(stalls) <= 2, f"messages {stalls[:10]} of {count} arrived after a stall > {STALL} s: lost wake-ups?"
+    assert len(stalls) <= count * TOLERATED, f"messages {stalls[:10]} of {count} arrived after a stall > {STALL} s: lost wake-ups?"
