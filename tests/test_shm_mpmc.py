@@ -269,3 +269,33 @@ def test_receivers_killed_at_random_moments_lose_at_most_their_message_each():
     assert len(seqs) == len(set(seqs)), "a message was received twice"
     # Each kill may cost the message being copied out, and the one received but not yet written down.
     assert sent - len(seqs) <= 2 * kills, f"{sent - len(seqs)} of {sent} messages unaccounted for after {kills} kills"
+
+
+# ---- a buggy or hostile peer -------------------------------------------------------
+
+SLOT_READY = 2
+SLOT_LENGTH = h.HEADER_SIZE + 8  # u32 after the first slot's state word
+
+
+@pytest.mark.parametrize("what, offset, value", [
+    ("a holder index past the table", h.HEADER_SIZE, slot_state(0, 63, SLOT_READY)),
+    ("an unknown slot state", h.HEADER_SIZE, slot_state(0, 0, 7)),
+    ("a slot two laps behind the counter", h.TAIL_OFFSET, 4 * 3),
+    ("a length over the slot size", SLOT_LENGTH, SLOT_SIZE + 1),
+])
+def test_a_receiver_refuses_impossible_values(what, offset, value):
+    tx, rx = mpmc_pair(slots=4)
+    with tx, rx:
+        tx.send(b"genuine")
+        fmt = "<I" if offset == SLOT_LENGTH else "<Q"
+        h.poke(rx.address, offset, value, fmt)
+        with pytest.raises(shmring.Corrupt):
+            rx.recv(timeout=1)
+
+
+def test_a_sender_refuses_a_counter_far_ahead_of_the_slots():
+    tx, rx = mpmc_pair(slots=4)
+    with tx, rx:
+        h.poke(tx.address, h.HEAD_OFFSET, 4 * 10)  # ten laps ahead of every slot
+        with pytest.raises(shmring.Corrupt):
+            tx.send(b"x", timeout=1)
