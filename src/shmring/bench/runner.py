@@ -1,161 +1,183 @@
-"""Run every transport through the same steps, several times, in one run.
+"""Run every contender through the same steps, several times, in one run.
 
 Two real processes: this one (pinned to CPU 0) and a spawned child (pinned
-to CPU 1) where the OS allows pinning. Transports take turns within each
-repetition, so slow drifts of a shared machine touch them all alike.
+to CPU 1) where the OS allows pinning. Each contender gets, for each
+repetition, two fresh channels (one each way) and a fresh child. Contenders
+take turns within each repetition, starting one further along each time,
+so slow drifts of a shared machine touch them all alike.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-import platform
 import sys
 import time
-from dataclasses import dataclass, field
 
-from .. import __version__, pair
-from . import pipe_baseline, workloads
+from . import stats, workloads
+from .guard import child_guard
+from .plan import Plan
+from .workloads import END, READY, Step
 
-RTT_SIZES = (64, 4096)
-THROUGHPUT_SIZES = (64, 4096, 1 << 20)
-RING_CAPACITY = 8 << 20  # room for 1 MiB messages (max_message_size is capacity/2 - 8)
-
-
-@dataclass
-class Plan:
-    runs: int = 3
-    rtt_count: int = 20_000
-    rtt_warmup: int = 2_000
-    throughput_counts: dict = field(default_factory=lambda: {64: 500_000, 4096: 200_000, 1 << 20: 3_000})
-    batch_count: int = 2_000_000  # 64 B messages moved with send_many/recv_many
-    scaling_messages: int = 200_000  # per MPMC measurement (bench/scaling.py)
-
-    @classmethod
-    def quick(cls) -> "Plan":
-        return cls(runs=3, rtt_count=3_000, rtt_warmup=500,
-                   throughput_counts={64: 50_000, 4096: 20_000, 1 << 20: 300}, batch_count=200_000,
-                   scaling_messages=20_000)
+CHILD_CPU = 1
 
 
-@dataclass
-class Transport:
-    name: str
-    make_pair: object  # () -> (Sender, Receiver)
-    in_c: bool = False  # run the steps in C over the shm core
-    batches: bool = True  # has send_many/recv_many
+def steps_for(plan: Plan, contender, has_recv_into: bool = True) -> tuple[list[Step], dict]:
+    """The steps a contender runs, and {step key: why not} for those it cannot."""
+    steps, skipped = [], {}
+    if contender.in_c:
+        steps += [Step("rtt_c", size, count=min(plan.rtt_max_samples, 20_000), warmup_count=2_000)
+                  for size in plan.rtt_sizes]
+        steps += [Step("throughput_c", size, count=plan.c_count(size), warmup_count=plan.c_count(size) // 4)
+                  for size in plan.throughput_sizes]
+    else:
+        timing = {"seconds": plan.step_seconds, "warmup_seconds": plan.warmup_seconds}
+        steps += [Step("rtt", size, max_samples=plan.rtt_max_samples, **timing) for size in plan.rtt_sizes]
+        steps += [Step("throughput", size, into=has_recv_into and size >= plan.into_from, **timing)
+                  for size in plan.throughput_sizes]
+        if contender.batches:
+            steps.append(Step("batches", plan.batch_size, **timing))
+    kept = []
+    for step in steps:
+        reason = contender.too_large(step.size)
+        if reason:
+            skipped[step.key] = reason
+        else:
+            kept.append(step)
+    return kept, skipped
 
 
-def _shm_pair():
-    return pair("shm", capacity=RING_CAPACITY)
+def figures(step: Step, result: dict) -> tuple[dict, str | None]:
+    """The step's named figures, and its latency histogram (encoded) for RTT steps."""
+    key, count = step.key, result["count"]
+    cpu = result["cpu_parent_s"] + result["cpu_child_s"]
+    out = {f"{key}_count": count, f"{key}_seconds": result["seconds"],
+           f"{key}_cpu_parent_s": result["cpu_parent_s"], f"{key}_cpu_child_s": result["cpu_child_s"],
+           f"{key}_cpu_us": cpu / count * 1e6}  # per message, or per round trip
+    if "samples" not in result:
+        out[f"{key}_msg_s"] = count / result["seconds"]
+        out[f"{key}_bytes_s"] = count * step.size / result["seconds"]
+        if step.kind == "throughput":
+            out[f"{key}_recv_into"] = step.into
+        return out, None
+    hist = stats.histogram(result["samples"])
+    out.update(stats.latency_metrics(hist, key))
+    return out, stats.encode(hist)
 
 
-def _shm_mpmc_pair():
-    return pair("shm", mode="mpmc", slots=8, slot_size=max(THROUGHPUT_SIZES))
+def _limit_seconds(plan: Plan, steps) -> float:
+    """Generous: a deep queue can take a while to drain after a step's sending time is up."""
+    return 60 + 10 * len(steps) * (plan.step_seconds + plan.warmup_seconds)
 
 
-C_FLOOR = "C floor (shm core, no Python)"
-PIPES = ("pipe", "os.pipe, minimal (baseline)")  # ratios are quoted against the faster of the two
-
-TRANSPORTS = [
-    Transport(C_FLOOR, _shm_pair, in_c=True),
-    Transport("shm", _shm_pair),
-    Transport("shm mpmc (1 sender, 1 receiver)", _shm_mpmc_pair),
-    Transport("pipe", lambda: pair("pipe")),
-    Transport("socket (AF_UNIX socketpair)", lambda: pair("socket")),
-    Transport("queue (multiprocessing.Queue)", lambda: pair("queue")),
-    Transport(PIPES[1], pipe_baseline.pair, batches=False),
-]
-
-
-def _steps(plan: Plan, transport: Transport):
-    in_c = transport.in_c
-    suffix = "_c" if in_c else ""
-    steps = [("rtt" + suffix, size, plan.rtt_count, plan.rtt_warmup, False) for size in RTT_SIZES]
-    steps += [("throughput" + suffix, size, plan.throughput_counts[size], 0, size >= 1 << 16)
-              for size in THROUGHPUT_SIZES]
-    if transport.batches and not in_c:
-        steps.append(("batches", 64, plan.batch_count, 0, False))
-    return steps
-
-
-def _percentile(sorted_samples, q: float) -> float:
-    """Nearest-rank percentile."""
-    index = min(len(sorted_samples) - 1, max(0, int(round(q / 100 * len(sorted_samples) + 0.5)) - 1))
-    return sorted_samples[index]
-
-
-def _measure(transport: Transport, plan: Plan) -> dict:
-    """One repetition of every step for one transport: {metric: value}."""
-    down_tx, down_rx = transport.make_pair()
-    up_tx, up_rx = transport.make_pair()
-    steps = _steps(plan, transport)
-    ctx = multiprocessing.get_context("spawn")
-    child = ctx.Process(target=workloads.child_main, args=(down_rx, up_tx, steps, 1), daemon=True)
-    child.start()
-    down_rx.close()
-    up_tx.close()
-    result = {}
+def measure(contender, plan: Plan, on_step=lambda label: None) -> dict:
+    """One repetition of every step for one contender."""
+    ends = []  # closed at the end whatever happens (closing is idempotent)
+    child = None
     try:
-        for kind, size, count, warmup, _into in steps:
-            if kind.startswith("rtt"):
-                run = workloads.rtt_c if transport.in_c else workloads.rtt
-                samples = sorted(run(down_tx, up_rx, size, count, warmup))
-                for q in (50, 99, 99.9):
-                    result[f"rtt_{size}_p{q:g}_us"] = _percentile(samples, q) / 1000
-            elif kind == "batches":
-                seconds = workloads.batches(down_tx, up_rx, size, count)
-                result[f"batches_{size}_msg_s"] = count // workloads.BATCH * workloads.BATCH / seconds
-            else:
-                run = workloads.throughput_c if transport.in_c else workloads.throughput
-                seconds = run(down_tx, up_rx, size, count)
-                result[f"throughput_{size}_msg_s"] = count / seconds
-                result[f"throughput_{size}_bytes_s"] = count * size / seconds
+        down_tx, down_rx = contender.make_pair(plan.max_size)
+        ends += [down_tx, down_rx]
+        up_tx, up_rx = contender.make_pair(plan.max_size)
+        ends += [up_tx, up_rx]
+        workloads.open_end(down_tx, create=True)  # the parent's ends first: the child's join them
+        workloads.open_end(up_rx, create=True)
+        steps, skipped = steps_for(plan, contender, hasattr(up_rx, "recv_into"))
+        for key in skipped:
+            on_step(f"{key} skipped")
+        child = multiprocessing.get_context("spawn").Process(
+            target=workloads.child_main, args=(down_rx, up_tx, steps, CHILD_CPU), daemon=True)
+        child.start()
+        down_rx.close()  # the child holds its own copies
+        up_tx.close()
+        with child_guard(child, _limit_seconds(plan, steps), contender.name):
+            metrics, histograms = _run_steps(contender, steps, down_tx, up_rx, on_step)
+        down_tx.send(END)  # goodbye (outside the guard: the child exits after it); it may close its ends now
     finally:
-        down_tx.close()
-        up_rx.close()
-        child.join(30)
-        if child.is_alive():
-            child.kill()
-    return result
+        for end in ends:
+            end.close()
+        if child is not None:
+            child.join(10)
+            if child.is_alive():
+                child.kill()
+                child.join()
+    return {"metrics": metrics, "histograms": histograms, "skipped_steps": skipped}
 
 
-def machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {
-        "cpu": cpu,
-        "cpus": os.cpu_count(),
-        "os": f"{platform.system()} {platform.release()}",
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "shmring": __version__,
-    }
+def _run_steps(contender, steps, down_tx, up_rx, on_step) -> tuple[dict, dict]:
+    """The parent's side of every step, after the child's hello."""
+    if up_rx.recv() != READY:
+        raise RuntimeError(f"{contender.name}: the child's first message was not {READY!r}")
+    metrics, histograms = {}, {}
+    for step in steps:
+        result = workloads.PARENT_STEPS[step.kind](down_tx, up_rx, step)
+        step_figures, hist = figures(step, result)
+        metrics.update(step_figures)
+        if hist:
+            histograms[step.key] = hist
+        on_step(step.key)
+    return metrics, histograms
 
 
-def run(plan: Plan, progress=print) -> dict:
-    """Every transport, plan.runs times; returns raw figures per run."""
-    raw = {t.name: [] for t in TRANSPORTS}
-    pinned = workloads.pin_to_cpu(0)
+def _turn(contenders: list, repetition: int) -> list:
+    shift = repetition % len(contenders) if contenders else 0
+    return contenders[shift:] + contenders[:shift]
+
+
+def pinning() -> str | None:
+    """Pin this process to CPU 0; None, or why it could not."""
+    if not hasattr(os, "sched_setaffinity"):
+        return f"{sys.platform} has no sched_setaffinity"
+    if (os.cpu_count() or 1) < 2:
+        return "only one CPU"
+    return None if workloads.pin_to_cpu(0) else "sched_setaffinity was refused"
+
+
+def run(plan: Plan, contenders: list, progress=None) -> dict:
+    """Every contender, plan.runs times: the raw figures of every run, and what failed."""
+    runs = {c.name: [] for c in contenders}
+    errors = {}
+    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    not_pinned = pinning()
     started = time.perf_counter()
     try:
         for repetition in range(plan.runs):
-            order = TRANSPORTS[repetition % len(TRANSPORTS):] + TRANSPORTS[:repetition % len(TRANSPORTS)]
-            for transport in order:
-                raw[transport.name].append(_measure(transport, plan))
-                progress(f"  run {repetition + 1}/{plan.runs}: {transport.name} done "
-                         f"({time.perf_counter() - started:.0f} s)")
+            for contender in _turn(contenders, repetition):
+                label = f"run {repetition + 1}/{plan.runs} {contender.name}"
+                units = sum(map(len, steps_for(plan, contender)))
+                if contender.name in errors:  # failed once: its later runs would fail too
+                    _advance(progress, f"{label}: failed before", units)
+                    continue
+                done = []
+
+                def on_step(step, label=label, done=done):
+                    done.append(step)
+                    _advance(progress, f"{label}: {step}")
+
+                try:
+                    runs[contender.name].append(measure(contender, plan, on_step))
+                except Exception as e:  # one failing contender must not cost the others' figures
+                    errors[contender.name] = f"{type(e).__name__}: {e}"
+                    _advance(progress, f"{label}: failed", units - len(done))
+                    if progress:
+                        progress.note(f"{contender.name} failed: {errors[contender.name]}")
     finally:
-        if hasattr(os, "sched_setaffinity"):
-            os.sched_setaffinity(0, range(os.cpu_count() or 1))
+        if affinity is not None:
+            os.sched_setaffinity(0, affinity)  # as it was: the MPMC run and the caller get every CPU back
     return {
-        "machine": machine(),
-        "pinned": pinned,
-        "plan": {"runs": plan.runs, "rtt_count": plan.rtt_count, "rtt_warmup": plan.rtt_warmup,
-                 "throughput_counts": {str(k): v for k, v in plan.throughput_counts.items()}},
-        "argv": sys.argv,
-        "runs": raw,
+        "pinned": not_pinned is None,
+        "pinning": f"parent on CPU 0, child on CPU {CHILD_CPU}" if not_pinned is None else f"not pinned: {not_pinned}",
+        "plan": plan.as_dict(),
+        "runs": runs,
+        "errors": errors,
+        "two_process_seconds": time.perf_counter() - started,
     }
+
+
+def _advance(progress, description: str, units: int = 1) -> None:
+    if progress and units > 0:
+        progress.advance(description, units)
+
+
+def step_count(plan: Plan, contenders: list) -> int:
+    """Progress units for the whole two-process part."""
+    return plan.runs * sum(sum(map(len, steps_for(plan, c))) for c in contenders)

@@ -3,9 +3,9 @@
 Each producer sends its share of the messages as fast as it can; the
 consumers take whatever comes. The clock runs from the moment every process
 is ready (they wait on one Event) until the last consumer has counted its
-last message, and every message's size is checked. The shm ring ends with
-Closed when the producers close; the queues end with one empty message per
-consumer, which the parent puts after the producers finish.
+last message, and every message is compared with the one sent. The shm ring
+ends with Closed when the producers close; the queues end with one empty
+message per consumer, which the parent puts after the producers finish.
 
 Peers in the same run: multiprocessing.Queue, and faster-fifo where it is
 installed (the `bench` extra).
@@ -69,10 +69,14 @@ def _start_method() -> str:
     return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 
 
+def _message(size: int) -> bytes:
+    return bytes(range(256)) * (size // 256) + bytes(size % 256)
+
+
 def _produce(end, other_end, count, size, ready, go, closes):
     if closes:
         other_end.close()  # inherited through fork; holding it would keep that end open
-    msg = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    msg = _message(size)
     ready.release()
     go.wait()
     put = end.send if closes else end.put
@@ -85,13 +89,14 @@ def _produce(end, other_end, count, size, ready, go, closes):
 def _consume(end, other_end, size, ready, go, closes, counts):
     if closes:
         other_end.close()  # a consumer holding a sender copy would never see Closed
+    expected = _message(size)
     ready.release()
     go.wait()
     good = total = 0
     if closes:
         for msg in end:
             total += 1
-            good += len(msg) == size
+            good += msg == expected
         end.close()
     else:
         get = end.get
@@ -100,7 +105,7 @@ def _consume(end, other_end, size, ready, go, closes, counts):
             if not msg:
                 break
             total += 1
-            good += len(msg) == size
+            good += msg == expected
     counts.put((total, good))
 
 
@@ -139,23 +144,29 @@ def measure(queue: Queue, producers: int, consumers: int, size: int, total: int)
     return received / elapsed
 
 
-def run(runs: int, total: int, progress=print) -> dict:
+def skipped() -> dict:
+    """{queue: why it is skipped} for the peers not installed."""
+    return {q.name: reason for q in QUEUES if (reason := q.available())}
+
+
+def measurement_count(runs: int) -> int:
+    """Progress units: one per measurement."""
+    return runs * (len(QUEUES) - len(skipped())) * len(CONFIGS) * len(SIZES)
+
+
+def run(runs: int, total: int, progress=None) -> dict:
     """{queue name: {"PxC size": [msg/s per run]}} and the reasons peers were skipped."""
-    results, skipped = {}, {}
-    for queue in QUEUES:
-        reason = queue.available()
-        if reason:
-            skipped[queue.name] = reason
-            progress(f"  mpmc scaling: {queue.name} skipped: {reason}")
-            continue
-        results[queue.name] = {}
+    left_out = skipped()
+    results = {q.name: {} for q in QUEUES if q.name not in left_out}
     for repetition in range(runs):
         for queue in QUEUES:
-            if queue.name in skipped:
+            if queue.name in left_out:
                 continue
             for producers, consumers in CONFIGS:
                 for size in SIZES:
+                    cell = f"{producers}x{consumers} {size} B"
                     rate = measure(queue, producers, consumers, size, total)
-                    results[queue.name].setdefault(f"{producers}x{consumers} {size} B", []).append(rate)
-            progress(f"  mpmc scaling run {repetition + 1}/{runs}: {queue.name} done")
-    return {"results": results, "skipped": skipped, "total_messages": total}
+                    results[queue.name].setdefault(cell, []).append(rate)
+                    if progress:
+                        progress.advance(f"run {repetition + 1}/{runs} mpmc scaling {queue.name}: {cell}")
+    return {"results": results, "skipped": left_out, "total_messages": total, "runs": runs}

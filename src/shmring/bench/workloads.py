@@ -1,34 +1,71 @@
 """What is measured, on both sides of the process boundary.
 
 Each measurement is a *step* the parent and the child perform together over
-two channels: ``down`` (parent -> child) and ``up`` (child -> parent).
+two channels: ``down`` (parent -> child) and ``up`` (child -> parent). A step
+has two phases, a warm-up whose figures are thrown away and the measured
+one; each phase ends with an empty message (every step's messages are 8
+bytes or more, so it cannot be mistaken for one), after which the child
+answers with a report: messages it found intact, messages it found wrong,
+and the CPU time it used during the phase.
 
 - ``rtt``: the parent sends a message, the child echoes it back; the parent
-  times each round trip with ``perf_counter_ns`` and checks the echo.
-- ``throughput``: the parent sends ``count`` messages as fast as it can; the
-  child receives them all, checks every length and the last message's
-  content, and answers with the number of good messages. The parent's clock
-  runs from the first send to that answer.
+  times each round trip with ``perf_counter_ns`` and compares the echo with
+  what it sent.
+- ``throughput``: the parent sends messages as fast as one ``send`` per
+  message allows until the phase's time is up; the child compares every
+  message with the one expected (``==`` on bytes is one memcmp). The sender
+  alternates two payloads, so a receiver that returned a stale buffer or
+  lost, duplicated or reordered a message is caught too. The parent's clock
+  runs from the first send to the child's report, and the parent checks that
+  the child counted every message intact: no transport can win by dropping
+  work.
+- ``batches``: the same with ``send_many`` / ``recv_many``, 256 messages a call.
 
-The ``c`` variants run the same steps inside C (csrc/pingpong.c) over the
-same shm ring, so no Python runs in the loop: the floor of the binding.
+The ``_c`` variants run the steps inside C (csrc/pingpong.c) over the same
+shm ring, with no Python in the loop: the floor of the binding. They take a
+message count instead of a deadline, and the receiving side checks only the
+last message's content (the loops are in csrc/pingpong.c, which the
+benchmark leaves alone); that row is a reference, not a contender.
 """
 
 from __future__ import annotations
 
 import os
+import resource
 import struct
 import time
+from dataclasses import dataclass
 
 from .._core import ffi, lib
 
-_COUNT = struct.Struct("<Q")
+END = b""  # closes a phase
+READY = b"ready"  # the child's first message: its ends are open
+BATCH = 256  # messages per send_many / recv_many call
+_REPORT = struct.Struct("<QQd")  # intact, wrong, CPU seconds
 
 
-def payload(size: int) -> bytes:
-    """A message whose bytes differ from position to position."""
+@dataclass(frozen=True)
+class Step:
+    kind: str  # rtt | throughput | batches | rtt_c | throughput_c
+    size: int
+    seconds: float = 0.0  # measured phase (time-bounded steps)
+    warmup_seconds: float = 0.0
+    max_samples: int = 0  # rtt: cap on round trips per phase
+    into: bool = False  # throughput: the child receives with recv_into a reused buffer
+    count: int = 0  # C steps: messages in the measured phase
+    warmup_count: int = 0  # C steps: messages in the warm-up phase
+
+    @property
+    def key(self) -> str:
+        """How the step's figures are named: rtt_64, throughput_4096, batches_64."""
+        return f"{self.kind.removesuffix('_c')}_{self.size}"
+
+
+def payloads(size: int) -> tuple[bytes, bytes]:
+    """Two different messages of ``size`` bytes whose bytes differ from position to position."""
     pattern = bytes(range(251))  # a prime length, so offsets never line up
-    return (pattern * (size // len(pattern) + 1))[:size]
+    whole = pattern * (size // len(pattern) + 2)
+    return whole[:size], whole[1:size + 1]
 
 
 def pin_to_cpu(cpu: int) -> bool:
@@ -42,154 +79,247 @@ def pin_to_cpu(cpu: int) -> bool:
         return False
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this whole process, every thread included
+    (a library's I/O or feeder thread counts against it)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _pairs_per_deadline_check(size: int) -> int:
+    # Look at the clock every ~64 KiB sent, but at least every 256 messages
+    # and at most every 2: the clock read stays out of the per-message cost.
+    return max(1, min(128, (64 << 10) // size // 2))
+
+
 # ---- parent side ----------------------------------------------------------------
 
 
-def rtt(down, up, size: int, count: int, warmup: int) -> list[int]:
-    msg = payload(size)
-    send, recv = down.send, up.recv
-    for _ in range(warmup):
-        send(msg)
-        recv()
-    clock = time.perf_counter_ns
-    samples = [0] * count
-    bad = 0
-    for i in range(count):
+def _end_phase(down, up) -> tuple[int, int, float]:
+    """Close the phase; the child's report."""
+    down.send(END)
+    return _REPORT.unpack(up.recv())
+
+
+def _check(kind: str, size: int, sent: int, good: int, bad: int) -> None:
+    if bad or good != sent:
+        raise AssertionError(f"{kind} {size} B: of {sent} messages sent, {good} arrived intact, "
+                             f"{bad} wrong, {sent - good - bad} missing")
+
+
+def rtt(down, up, step: Step) -> dict:
+    _rtt_phase(down, up, step.size, step.warmup_seconds, step.max_samples)
+    return _rtt_phase(down, up, step.size, step.seconds, step.max_samples)
+
+
+def _rtt_phase(down, up, size: int, seconds: float, max_samples: int) -> dict:
+    msg = payloads(size)[0]
+    send, recv, clock = down.send, up.recv, time.perf_counter_ns
+    samples = [0] * max_samples
+    n = bad = 0
+    cpu0 = cpu_seconds()
+    t1 = start = clock()
+    deadline = start + int(seconds * 1e9)
+    while t1 < deadline and n < max_samples:
         t0 = clock()
         send(msg)
         echo = recv()
-        samples[i] = clock() - t0
+        t1 = clock()
+        samples[n] = t1 - t0
+        n += 1
         bad += echo != msg
-    if bad:
-        raise AssertionError(f"{bad} of {count} echoes of {size} bytes came back wrong")
-    return samples
+    cpu = cpu_seconds() - cpu0
+    _, _, child_cpu = _end_phase(down, up)
+    _check("rtt", size, n, n - bad, bad)
+    return {"samples": samples[:n], "count": n, "seconds": (t1 - start) / 1e9,
+            "cpu_parent_s": cpu, "cpu_child_s": child_cpu}
 
 
-def throughput(down, up, size: int, count: int) -> float:
-    """Seconds to move ``count`` messages of ``size`` bytes."""
-    msg = payload(size)
+def throughput(down, up, step: Step) -> dict:
+    chunk = list(payloads(step.size)) * _pairs_per_deadline_check(step.size)
     send = down.send
-    t0 = time.perf_counter()
-    for _ in range(count):
-        send(msg)
-    good = _COUNT.unpack(up.recv())[0]
-    elapsed = time.perf_counter() - t0
-    if good != count:
-        raise AssertionError(f"the receiver got {good} of {count} messages of {size} bytes intact")
-    return elapsed
+
+    def send_chunk():
+        for msg in chunk:
+            send(msg)
+
+    _sending_phase("throughput", down, up, step.size, step.warmup_seconds, send_chunk, len(chunk))
+    return _sending_phase("throughput", down, up, step.size, step.seconds, send_chunk, len(chunk))
 
 
-def rtt_c(down, up, size: int, count: int, warmup: int) -> list[int]:
-    msg = payload(size)
-    samples = ffi.new("int64_t[]", max(count, warmup))
-    for n in (warmup, count):
-        rc = lib.shmring_pingpong_ping(down._h, up._h, msg, size, samples, n)
-        if rc != 0:
-            raise RuntimeError(f"C ping-pong failed: {ffi.string(lib.shmring_strerror(rc)).decode()}")
-    return list(samples)[:count]
-
-
-BATCH = 256  # messages per send_many / recv_many call
-
-
-def batches(down, up, size: int, count: int) -> float:
-    """Seconds to move ``count`` messages of ``size`` bytes, BATCH per call."""
-    batch = [payload(size)] * BATCH
+def batches(down, up, step: Step) -> dict:
+    batch = list(payloads(step.size)) * (BATCH // 2)
     send_many = down.send_many
-    t0 = time.perf_counter()
-    for _ in range(count // BATCH):
+
+    def send_chunk():
         send_many(batch)
-    good = _COUNT.unpack(up.recv())[0]
-    elapsed = time.perf_counter() - t0
-    if good != count // BATCH * BATCH:
-        raise AssertionError(f"the receiver got {good} of {count // BATCH * BATCH} batched messages intact")
-    return elapsed
+
+    _sending_phase("batches", down, up, step.size, step.warmup_seconds, send_chunk, BATCH)
+    return _sending_phase("batches", down, up, step.size, step.seconds, send_chunk, BATCH)
 
 
-def throughput_c(down, up, size: int, count: int) -> float:
-    msg = payload(size)
-    t0 = time.perf_counter()
-    rc = lib.shmring_pingpong_send_n(down._h, msg, size, count)
-    if rc != 0:
-        raise RuntimeError(f"C sender failed: {ffi.string(lib.shmring_strerror(rc)).decode()}")
-    good = _COUNT.unpack(up.recv())[0]
-    elapsed = time.perf_counter() - t0
-    if good != count:
-        raise AssertionError(f"the C receiver got {good} of {count} messages")
-    return elapsed
+def _sending_phase(kind: str, down, up, size: int, seconds: float, send_chunk, per_chunk: int) -> dict:
+    """Send chunks until the time is up, then close the phase and check the child's count."""
+    clock = time.perf_counter
+    sent = 0
+    cpu0 = cpu_seconds()
+    start = clock()
+    deadline = start + seconds
+    while True:
+        send_chunk()
+        sent += per_chunk
+        if clock() >= deadline:
+            break
+    good, bad, child_cpu = _end_phase(down, up)
+    elapsed = clock() - start
+    cpu = cpu_seconds() - cpu0
+    _check(kind, size, sent, good, bad)
+    return {"count": sent, "seconds": elapsed, "cpu_parent_s": cpu, "cpu_child_s": child_cpu}
+
+
+def _c_check(rc: int, what: str) -> int:
+    """The C calls return 0 (or a count) on success, a negative error code on failure."""
+    if rc < 0:
+        raise RuntimeError(f"C {what} failed: {ffi.string(lib.shmring_strerror(rc)).decode()}")
+    return rc
+
+
+def rtt_c(down, up, step: Step) -> dict:
+    msg = payloads(step.size)[0]
+    samples = ffi.new("int64_t[]", max(step.count, step.warmup_count))
+
+    def ping(n):
+        _c_check(lib.shmring_pingpong_ping(down._h, up._h, msg, step.size, samples, n), "ping")
+
+    _c_phase(up, ping, step.warmup_count)
+    result = _c_phase(up, ping, step.count)
+    result["samples"] = list(samples)[:step.count]
+    return result
+
+
+def throughput_c(down, up, step: Step) -> dict:
+    msg = payloads(step.size)[0]
+
+    def send_n(n):
+        _c_check(lib.shmring_pingpong_send_n(down._h, msg, step.size, n), "send")
+
+    _c_phase(up, send_n, step.warmup_count, step.size)
+    return _c_phase(up, send_n, step.count, step.size)
+
+
+def _c_phase(up, run, count: int, size: int = 0) -> dict:
+    """One C phase of ``count`` messages, up to the child's report."""
+    cpu0 = cpu_seconds()
+    start = time.perf_counter()
+    run(count)
+    good, bad, child_cpu = _REPORT.unpack(up.recv())
+    elapsed = time.perf_counter() - start
+    if size:
+        _check("throughput (C)", size, count, good, bad)
+    return {"count": count, "seconds": elapsed, "cpu_parent_s": cpu_seconds() - cpu0, "cpu_child_s": child_cpu}
+
+
+PARENT_STEPS = {"rtt": rtt, "throughput": throughput, "batches": batches,
+                "rtt_c": rtt_c, "throughput_c": throughput_c}
 
 
 # ---- child side -------------------------------------------------------------------
+# Each returns (intact, wrong) for one phase; child_main adds the CPU time.
 
 
-def echo(down, up, count: int) -> None:
+def echo(down, up, step: Step, warmup: bool) -> tuple[int, int]:
     send, recv = up.send, down.recv
-    for _ in range(count):
-        send(recv())
+    n = 0
+    while True:
+        msg = recv()
+        if not msg:
+            return n, 0
+        send(msg)
+        n += 1
 
 
-def sink(down, up, size: int, count: int, into: bool) -> None:
-    good = 0
-    last = b""
-    if into:
-        buf = bytearray(size)
+def sink(down, up, step: Step, warmup: bool) -> tuple[int, int]:
+    expect, other = payloads(step.size)
+    good = bad = 0
+    if step.into:
+        buf = bytearray(step.size)
         recv_into = down.recv_into
-        for _ in range(count):
-            good += recv_into(buf) == size
-        last = bytes(buf)
-    else:
-        recv = down.recv
-        for _ in range(count):
-            last = recv()
-            good += len(last) == size
-    if last != payload(size):
-        good -= 1
-    up.send(_COUNT.pack(good))
+        while True:
+            n = recv_into(buf)
+            if not n:
+                return good, bad
+            if n == step.size and buf == expect:
+                good += 1
+            else:
+                bad += 1
+            expect, other = other, expect
+    recv = down.recv
+    while True:
+        msg = recv()
+        if msg == expect:
+            good += 1
+        elif not msg:
+            return good, bad
+        else:
+            bad += 1
+        expect, other = other, expect
 
 
-def echo_c(down, up, size: int, count: int) -> None:
-    buf = ffi.new("char[]", max(size, 1))
-    rc = lib.shmring_pingpong_echo(down._h, up._h, buf, max(size, 1), count)
-    if rc != 0:
-        raise RuntimeError(f"C echo failed: {ffi.string(lib.shmring_strerror(rc)).decode()}")
-
-
-def sink_batches(down, up, size: int, count: int) -> None:
-    good = received = 0
+def sink_batches(down, up, step: Step, warmup: bool) -> tuple[int, int]:
+    expect, other = payloads(step.size)
+    good = bad = 0
     recv_many = down.recv_many
-    expected = count // BATCH * BATCH
-    while received < expected:
-        got = recv_many(BATCH)
-        received += len(got)
-        good += sum(len(m) == size for m in got)
-    if got[-1] != payload(size):
-        good -= 1
-    up.send(_COUNT.pack(good))
+    while True:
+        for msg in recv_many(BATCH):
+            if msg == expect:
+                good += 1
+            elif not msg:
+                return good, bad
+            else:
+                bad += 1
+            expect, other = other, expect
 
 
-def sink_c(down, up, size: int, count: int) -> None:
-    buf = ffi.new("char[]", max(size, 1))
-    elapsed = lib.shmring_pingpong_recv_n(down._h, buf, max(size, 1), count)
-    if elapsed < 0:
-        raise RuntimeError(f"C sink failed: {ffi.string(lib.shmring_strerror(elapsed)).decode()}")
-    up.send(_COUNT.pack(count if ffi.buffer(buf, size)[:] == payload(size) else count - 1))
+def echo_c(down, up, step: Step, warmup: bool) -> tuple[int, int]:
+    count = step.warmup_count if warmup else step.count
+    buf = ffi.new("char[]", max(step.size, 1))
+    _c_check(lib.shmring_pingpong_echo(down._h, up._h, buf, max(step.size, 1), count), "echo")
+    return count, 0
+
+
+def sink_c(down, up, step: Step, warmup: bool) -> tuple[int, int]:
+    count = step.warmup_count if warmup else step.count
+    buf = ffi.new("char[]", max(step.size, 1))
+    _c_check(lib.shmring_pingpong_recv_n(down._h, buf, max(step.size, 1), count), "recv")
+    last_ok = ffi.buffer(buf, step.size)[:] == payloads(step.size)[0]
+    return (count, 0) if last_ok else (count - 1, 1)
+
+
+CHILD_STEPS = {"rtt": echo, "throughput": sink, "batches": sink_batches,
+               "rtt_c": echo_c, "throughput_c": sink_c}
+
+
+def open_end(end, create: bool) -> None:
+    """Ends of libraries that cannot pickle travel as names and open where they are used."""
+    opener = getattr(end, "open", None)
+    if opener is not None:
+        opener(create=create)
 
 
 def child_main(down, up, steps, cpu: int) -> None:
-    """The child's whole program: perform every step, in the parent's order."""
+    """The child's whole program: open its ends, then every step's two phases, in the parent's order."""
     pin_to_cpu(cpu)
+    open_end(down, create=False)
+    open_end(up, create=False)
+    up.send(READY)
     for step in steps:
-        kind, size, count, warmup, into = step
-        if kind == "rtt":
-            echo(down, up, count + warmup)
-        elif kind == "throughput":
-            sink(down, up, size, count, into)
-        elif kind == "batches":
-            sink_batches(down, up, size, count)
-        elif kind == "rtt_c":
-            echo_c(down, up, size, warmup)
-            echo_c(down, up, size, count)
-        elif kind == "throughput_c":
-            sink_c(down, up, size, count)
+        run = CHILD_STEPS[step.kind]
+        for warmup in (True, False):
+            cpu0 = cpu_seconds()
+            good, bad = run(down, up, step, warmup)
+            up.send(_REPORT.pack(good, bad, cpu_seconds() - cpu0))
+    # Wait for the parent's goodbye before closing: some libraries drop what
+    # a closing end has sent but its peer has not yet taken.
+    down.recv()
     down.close()
     up.close()

@@ -1,0 +1,50 @@
+"""multiprocessing.Queue, as most Python code uses it: put() and a blocking get().
+
+Each message is pickled and written to a pipe by the queue's feeder thread
+(whose CPU time counts against the sending process). The queue is bounded
+(maxsize=64 messages; contenders.QUEUE_MAXSIZE says why) like every other
+row. A Queue pickles only as an argument of the Process it is shared with,
+which is how the runner passes it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+
+from ..contenders import QUEUE_MAXSIZE, Contender
+
+
+class Sender:
+    def __init__(self, queue):
+        self._queue = queue
+        self.send = queue.put
+
+    def close(self) -> None:
+        # Nothing: Queue.close() would also stop this process's get() on the
+        # same queue (the parent holds both ends of the up queue until the
+        # child has its copies), and the queue's own finalizer flushes what
+        # this process put before it exits.
+        pass
+
+    def __reduce__(self):
+        return (Sender, (self._queue,))
+
+
+class Receiver:
+    def __init__(self, queue):
+        self._queue = queue
+        self.recv = queue.get
+
+    def close(self) -> None:
+        pass  # the receiving side holds no feeder thread
+
+    def __reduce__(self):
+        return (Receiver, (self._queue,))
+
+
+def make_pair(max_size: int):
+    queue = multiprocessing.get_context("spawn").Queue(QUEUE_MAXSIZE)
+    return Sender(queue), Receiver(queue)
+
+
+PEER = Contender("multiprocessing.Queue", make_pair, how=f"Queue(maxsize={QUEUE_MAXSIZE}); put, get")
