@@ -65,8 +65,10 @@ int shmring_block(shmring_ring *r, const shmring_wait *w, int64_t timeout_ns) {
     int rc = w->ready(r);
     if (rc != 0)
         return rc > 0 ? SHMRING_OK : rc;
-    if (timeout_ns == 0) {
-        rc = shmring_peer_status(r);
+    if (timeout_ns == 0 || timeout_ns == SHMRING_POLL) {
+        /* Whether the peer closed is one load; whether it died needs the
+         * clock and, when due, the OS, which a tight polling loop skips. */
+        rc = shmring_peer_status(r, timeout_ns == 0);
         return rc != SHMRING_OK ? rc : SHMRING_EAGAIN;
     }
     int64_t start = shmring_now_ns();
@@ -76,7 +78,7 @@ int shmring_block(shmring_ring *r, const shmring_wait *w, int64_t timeout_ns) {
     while (rc == 0) {
         if (shmring_is_closed(r))
             return SHMRING_ECLOSED;
-        rc = shmring_peer_status(r);
+        rc = shmring_peer_status(r, true);
         if (rc != SHMRING_OK)
             return rc;
         rc = park_once(r, w, deadline);

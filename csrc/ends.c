@@ -260,7 +260,7 @@ bool shmring_end_release(shmring_ring *r) {
     return closed == 2;
 }
 
-int shmring_peer_status(shmring_ring *r) {
+int shmring_peer_status(shmring_ring *r, bool ask_os) {
     shmring_end *peer = shmring_peer_end(r);
     /* acquire: pairs with mark_closed(); what the peer sent before closing
      * is visible to the re-check the caller makes next */
@@ -269,7 +269,7 @@ int shmring_peer_status(shmring_ring *r) {
         return SHMRING_ECLOSED;
     if (st > SHMRING_END_CLOSED)
         return SHMRING_ECORRUPT;
-    if (st == SHMRING_END_NEW)
+    if (st == SHMRING_END_NEW || !ask_os)
         return SHMRING_OK;
     int64_t now = shmring_now_ns();
     if (now < r->next_liveness_ns)

@@ -120,9 +120,9 @@ int shmring_end_import(shmring_ring *r, const shmring_origin *origin);
 /* Drop our copy; returns true when the segment's name should be unlinked. */
 bool shmring_end_release(shmring_ring *r);
 /* Has the other end closed or died? 0 if not, SHMRING_ECLOSED if so,
- * SHMRING_ECORRUPT for an impossible state. Asks the OS at most every
- * SHMRING_LIVENESS_NS whether the peer's processes still live. */
-int shmring_peer_status(shmring_ring *r);
+ * SHMRING_ECORRUPT for an impossible state. With ask_os, also asks the OS
+ * (at most every SHMRING_LIVENESS_NS) whether the peer's processes live. */
+int shmring_peer_status(shmring_ring *r, bool ask_os);
 /* Bump both waitpoints and wake every sleeper (on close: rare, never gated). */
 void shmring_wake_everyone(shmring_header *hdr);
 
@@ -214,16 +214,18 @@ static inline int shmring_check_send(const shmring_ring *r, int kind, size_t len
     return SHMRING_OK;
 }
 
-/* A timeout as a deadline on the monotonic clock: 0 stays 0 (never block),
- * negative stays -1 (for ever). */
+/* A timeout as a deadline on the monotonic clock: 0 and SHMRING_POLL stay
+ * as they are (never block), other negatives become -1 (for ever). */
 static inline int64_t shmring_deadline(int64_t timeout_ns) {
-    return timeout_ns <= 0 ? (timeout_ns < 0 ? -1 : 0) : shmring_now_ns() + timeout_ns;
+    if (timeout_ns == 0 || timeout_ns == SHMRING_POLL)
+        return timeout_ns;
+    return timeout_ns < 0 ? -1 : shmring_now_ns() + timeout_ns;
 }
 
 /* The timeout left until a deadline made by shmring_deadline(). */
 static inline int64_t shmring_time_left(int64_t deadline) {
     if (deadline <= 0)
-        return deadline;
+        return deadline; /* 0, SHMRING_POLL, or -1 for ever */
     int64_t left = deadline - shmring_now_ns();
     return left > 0 ? left : 0;
 }

@@ -18,6 +18,9 @@
  * thread at a time (it is one side of a single-producer single-consumer ring).
  *
  * Timeouts are in nanoseconds: 0 never blocks, negative waits for ever.
+ * SHMRING_POLL never blocks either and skips asking the OS whether a silent
+ * peer died (a clock read per call): for tight polling loops, which should
+ * make a call with timeout 0 now and then.
  * Blocking calls return SHMRING_EINTR when a signal interrupts them, so a
  * caller can run its handlers (Python's Ctrl-C) and call again.
  */
@@ -56,6 +59,8 @@ enum shmring_error {
 enum shmring_role_id { SHMRING_ROLE_SENDER = 0, SHMRING_ROLE_RECEIVER = 1 };
 
 enum shmring_kind { SHMRING_KIND_SPSC = 1, SHMRING_KIND_MPMC = 2 };
+
+#define SHMRING_POLL INT64_MIN
 
 /* Longest accepted name, without the leading '/' (macOS allows 31 with it). */
 #define SHMRING_NAME_MAX 30

@@ -116,6 +116,8 @@ int shmring_spsc_try_send(void *r, const char *data, size_t len);
 int64_t shmring_spsc_try_recv(void *r, char *buf, size_t cap);
 int shmring_mpmc_try_send(void *r, const char *data, size_t len);
 int64_t shmring_mpmc_try_recv(void *r, char *buf, size_t cap);
+int64_t shmring_spsc_poll_recv(void *r, char *buf, size_t cap);
+int64_t shmring_mpmc_poll_recv(void *r, char *buf, size_t cap);
 """
 
 # cffi wraps each call in Py_BEGIN/END_ALLOW_THREADS; emptying them keeps the
@@ -138,6 +140,12 @@ static int shmring_mpmc_try_send(void *r, const char *data, size_t len) {
 }
 static int64_t shmring_mpmc_try_recv(void *r, char *buf, size_t cap) {
     return shmring_mpmc_recv((shmring_ring *)r, buf, cap, 0);
+}
+static int64_t shmring_spsc_poll_recv(void *r, char *buf, size_t cap) {
+    return shmring_spsc_recv((shmring_ring *)r, buf, cap, SHMRING_POLL);
+}
+static int64_t shmring_mpmc_poll_recv(void *r, char *buf, size_t cap) {
+    return shmring_mpmc_recv((shmring_ring *)r, buf, cap, SHMRING_POLL);
 }
 """
 

@@ -82,6 +82,7 @@ class _Calls:
     def __init__(self, prefix):
         self.try_send = getattr(fastlib, f"shmring_{prefix}_try_send")
         self.try_recv = getattr(fastlib, f"shmring_{prefix}_try_recv")
+        self.poll_recv = getattr(fastlib, f"shmring_{prefix}_poll_recv")  # no liveness check
         self.send = getattr(lib, f"shmring_{prefix}_send")
         self.recv = getattr(lib, f"shmring_{prefix}_recv")
         self.send_many = getattr(lib, f"shmring_{prefix}_send_many")
@@ -405,6 +406,7 @@ class ShmReceiver(_ShmEndpoint, Receiver):
     def _setup(self, handle, name, spin_us, claim_timeout):
         super()._setup(handle, name, spin_us, claim_timeout)
         self._try_recv = self._calls.try_recv
+        self._poll_recv = self._calls.poll_recv
         self._polls = POLLS if spin_us > 0 else ()
         # SPSC copies larger messages straight out of the ring (peek); an
         # MPMC slot is claimed and copied at once, so its scratch holds a slot.
@@ -420,13 +422,14 @@ class ShmReceiver(_ShmEndpoint, Receiver):
     def recv(self, *, timeout=None) -> bytes:
         if timeout is not None:
             check_timeout(timeout)
-        try_recv, h, scratch, cap = self._try_recv, self._h, self._scratch, self._scratch_len
-        n = try_recv(h, scratch, cap)
+        h, scratch, cap = self._h, self._scratch, self._scratch_len
+        n = self._try_recv(h, scratch, cap)
         if n >= 0:
             return self._scratch_bytes[:n]
         if n == _EAGAIN and timeout != 0:
+            poll_recv = self._poll_recv
             for _ in self._polls:
-                n = try_recv(h, scratch, cap)
+                n = poll_recv(h, scratch, cap)
                 if n != _EAGAIN:
                     break
             if n >= 0:
