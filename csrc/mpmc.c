@@ -107,37 +107,59 @@ static bool recover_if_abandoned(shmring_ring *r, shmring_slot *slot, uint64_t w
 
 /* ---- senders ------------------------------------------------------------ */
 
-enum { SCAN_FULL = 0, SCAN_FOUND = 1 };
+enum { SCAN_FULL = 0, SCAN_FOUND = 1, SCAN_PASS = 2 };
 
-/* Find the slot for the next position a sender may claim. */
-static int scan_for_write(shmring_ring *r, uint64_t *pos_out, uint64_t *state_out) {
-    _Atomic uint64_t *enqueue = &r->hdr->head.pos;
-    /* relaxed: a hint; the slot's state (acquire) decides */
-    uint64_t pos = atomic_load_explicit(enqueue, memory_order_relaxed);
+/* What a sender makes of a slot showing state w, at its position's lap. */
+static int classify_for_write(uint64_t w, uint64_t lap) {
+    uint64_t slot_lap = lap_of_state(w);
+    if (slot_lap == lap && state_of(w) == SHMRING_SLOT_FREE)
+        return SCAN_FOUND;
+    if (slot_lap + 1 == lap)
+        return SCAN_FULL; /* the last lap's message is still there */
+    return SCAN_PASS;     /* taken already, or our position is stale */
+}
+
+/* What a receiver makes of it. */
+static int classify_for_read(uint64_t w, uint64_t lap) {
+    uint64_t slot_lap = lap_of_state(w);
+    unsigned st = state_of(w);
+    if (slot_lap == lap && (st == SHMRING_SLOT_READY || st == SHMRING_SLOT_SKIPPED))
+        return SCAN_FOUND;
+    if ((slot_lap == lap && st <= SHMRING_SLOT_WRITING) || slot_lap + 1 == lap)
+        return SCAN_FULL; /* nothing published here yet ("full" of nothing: empty) */
+    return SCAN_PASS;     /* being read, read already, or our position is stale */
+}
+
+/*
+ * From where `counter` points, find the first position whose slot is not
+ * passed over, helping the counter past the others. The state is loaded
+ * with acquire: it pairs with the release that last changed the slot (a
+ * receiver's FREE for a sender, a sender's READY for a receiver).
+ */
+static int scan(shmring_ring *r, _Atomic uint64_t *counter, int (*classify)(uint64_t, uint64_t),
+                uint64_t *pos_out, uint64_t *state_out) {
+    /* relaxed: a hint; the slot's state decides */
+    uint64_t pos = atomic_load_explicit(counter, memory_order_relaxed);
     for (uint32_t stale = 0;;) {
-        shmring_slot *slot = slot_at(r, pos);
-        /* acquire: pairs with the release that made the slot FREE, so the
-         * receiver that freed it has finished reading it */
-        uint64_t w = atomic_load_explicit(&slot->state, memory_order_acquire);
+        uint64_t w = atomic_load_explicit(&slot_at(r, pos)->state, memory_order_acquire);
         uint64_t lap = lap_of_pos(r, pos);
         *pos_out = pos;
         *state_out = w;
-        if (!valid_state(w))
-            return SHMRING_ECORRUPT;
-        uint64_t slot_lap = lap_of_state(w);
-        if (slot_lap == lap && state_of(w) == SHMRING_SLOT_FREE)
-            return SCAN_FOUND;
-        if (slot_lap + 1 == lap)
-            return SCAN_FULL; /* the last lap's message is still there */
-        if (slot_lap + 1 < lap)
+        if (!valid_state(w) || lap_of_state(w) + 1 < lap)
             return SHMRING_ECORRUPT; /* a slot cannot fall two laps behind */
-        /* Taken already (or our position is stale): help the counter on. */
-        advance(enqueue, pos);
-        uint64_t next = atomic_load_explicit(enqueue, memory_order_relaxed);
+        int found = classify(w, lap);
+        if (found != SCAN_PASS)
+            return found;
+        advance(counter, pos);
+        uint64_t next = atomic_load_explicit(counter, memory_order_relaxed);
         if (next == pos && ++stale > 1000)
             return SHMRING_ECORRUPT; /* the counter will not move: not a ring we know */
         pos = next;
     }
+}
+
+static int scan_for_write(shmring_ring *r, uint64_t *pos, uint64_t *state) {
+    return scan(r, &r->hdr->head.pos, classify_for_write, pos, state);
 }
 
 static int ready_to_send(shmring_ring *r) {
@@ -192,36 +214,8 @@ int shmring_mpmc_send(shmring_ring *r, const void *data, size_t len, int64_t tim
 
 /* ---- receivers ---------------------------------------------------------- */
 
-/* Find the slot of the next position a receiver may claim. */
-static int scan_for_read(shmring_ring *r, uint64_t *pos_out, uint64_t *state_out) {
-    _Atomic uint64_t *dequeue = &r->hdr->tail.pos;
-    /* relaxed: a hint; the slot's state (acquire) decides */
-    uint64_t pos = atomic_load_explicit(dequeue, memory_order_relaxed);
-    for (uint32_t stale = 0;;) {
-        shmring_slot *slot = slot_at(r, pos);
-        /* acquire: pairs with the sender's release to READY; its length and
-         * payload are visible */
-        uint64_t w = atomic_load_explicit(&slot->state, memory_order_acquire);
-        uint64_t lap = lap_of_pos(r, pos);
-        *pos_out = pos;
-        *state_out = w;
-        if (!valid_state(w))
-            return SHMRING_ECORRUPT;
-        uint64_t slot_lap = lap_of_state(w);
-        unsigned st = state_of(w);
-        if (slot_lap == lap && (st == SHMRING_SLOT_READY || st == SHMRING_SLOT_SKIPPED))
-            return SCAN_FOUND;
-        if ((slot_lap == lap && st <= SHMRING_SLOT_WRITING) || slot_lap + 1 == lap)
-            return SCAN_FULL; /* nothing published here yet ("full" of nothing: empty) */
-        if (slot_lap + 1 < lap)
-            return SHMRING_ECORRUPT; /* a slot cannot fall two laps behind */
-        /* Being read, read already, or our position is stale: help it on. */
-        advance(dequeue, pos);
-        uint64_t next = atomic_load_explicit(dequeue, memory_order_relaxed);
-        if (next == pos && ++stale > 1000)
-            return SHMRING_ECORRUPT;
-        pos = next;
-    }
+static int scan_for_read(shmring_ring *r, uint64_t *pos, uint64_t *state) {
+    return scan(r, &r->hdr->tail.pos, classify_for_read, pos, state);
 }
 
 static int ready_to_recv(shmring_ring *r) {
