@@ -5,7 +5,6 @@ import signal
 import struct
 from array import array
 
-import shmring
 
 # (producer id, sequence number, checksum), then padding up to the size asked for
 HEADER = struct.Struct("<IQQ")

@@ -8,7 +8,6 @@ wedges the ring.
 import multiprocessing as mp
 import os
 import signal
-import struct
 from array import array
 
 import pytest
