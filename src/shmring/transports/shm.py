@@ -120,7 +120,7 @@ def _error(rc: int, address: str, what: str = "") -> Exception:
     if rc in (lib.SHMRING_ETIMEDOUT, _EAGAIN):
         return Timeout(f"{what}() on {address} timed out")
     if rc == lib.SHMRING_ECLOSED:
-        if what == "send":
+        if what.startswith("send"):
             return Closed(f"the receiver of {address} closed or died")
         return Closed(f"the sender of {address} closed or died, and every message it sent was received")
     if rc == lib.SHMRING_ECORRUPT:
