@@ -186,9 +186,10 @@ static inline uint64_t shmring_own_index(shmring_ring *r, _Atomic uint64_t *pos)
     return r->own_pos;
 }
 
-/* Check a batch before any of it is sent: sizes that add up to `size`, none
- * over max_message. */
-int shmring_check_batch(const shmring_ring *r, size_t size, const uint64_t *lens, size_t n);
+/* Check a batch before any of it is sent: what every send checks, then
+ * sizes that add up to `size`, none over max_message. */
+int shmring_check_batch(const shmring_ring *r, int kind, size_t size, const uint64_t *lens,
+                        size_t n);
 
 /* Make this handle the user of its end and read its index (open, import, fork). */
 void shmring_take_over(shmring_ring *r);

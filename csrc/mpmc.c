@@ -314,15 +314,13 @@ int64_t shmring_mpmc_recv(shmring_ring *r, void *buf, size_t cap, int64_t timeou
 int shmring_mpmc_send_many(shmring_ring *r, const void *data, size_t size, const uint64_t *lens,
                            size_t n, int64_t timeout_ns, size_t *sent) {
     *sent = 0;
-    int rc = shmring_check_send(r, SHMRING_KIND_MPMC, 0);
-    if (rc == SHMRING_OK)
-        rc = shmring_check_batch(r, size, lens, n);
+    int rc = shmring_check_batch(r, SHMRING_KIND_MPMC, size, lens, n);
     if (rc != SHMRING_OK)
         return rc;
     int64_t deadline = shmring_deadline(timeout_ns);
     const unsigned char *p = data;
     for (size_t i = 0; i < n; i++) {
-        int rc = shmring_mpmc_send(r, p, (size_t)lens[i], shmring_time_left(deadline));
+        rc = shmring_mpmc_send(r, p, (size_t)lens[i], shmring_time_left(deadline));
         if (rc != SHMRING_OK)
             return rc;
         p += lens[i];

@@ -299,7 +299,11 @@ int shmring_unlink(const char *name) {
     return shmring_segment_unlink(name);
 }
 
-int shmring_check_batch(const shmring_ring *r, size_t size, const uint64_t *lens, size_t n) {
+int shmring_check_batch(const shmring_ring *r, int kind, size_t size, const uint64_t *lens,
+                        size_t n) {
+    int rc = shmring_check_send(r, kind, 0);
+    if (rc != SHMRING_OK)
+        return rc;
     uint64_t total = 0;
     bool too_big = false;
     for (size_t i = 0; i < n; i++) {

@@ -122,9 +122,7 @@ int shmring_spsc_send(shmring_ring *r, const void *data, size_t len, int64_t tim
 int shmring_spsc_send_many(shmring_ring *r, const void *data, size_t size, const uint64_t *lens,
                            size_t n, int64_t timeout_ns, size_t *sent) {
     *sent = 0;
-    int rc = shmring_check_send(r, SHMRING_KIND_SPSC, 0);
-    if (rc == SHMRING_OK)
-        rc = shmring_check_batch(r, size, lens, n);
+    int rc = shmring_check_batch(r, SHMRING_KIND_SPSC, size, lens, n);
     if (rc != SHMRING_OK)
         return rc;
     shmring_header *hdr = r->hdr;
@@ -160,7 +158,7 @@ int shmring_spsc_send_many(shmring_ring *r, const void *data, size_t size, const
             shmring_notify(r, &hdr->data_wait, head);
         }
         if (i < n) {
-            int rc = wait_for_space(r, head, need, shmring_time_left(deadline));
+            rc = wait_for_space(r, head, need, shmring_time_left(deadline));
             if (rc < 0)
                 return rc;
         }

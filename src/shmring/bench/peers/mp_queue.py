@@ -12,34 +12,7 @@ from __future__ import annotations
 import multiprocessing
 
 from ..contenders import QUEUE_MAXSIZE, Contender
-
-
-class Sender:
-    def __init__(self, queue):
-        self._queue = queue
-        self.send = queue.put
-
-    def close(self) -> None:
-        # Nothing: Queue.close() would also stop this process's get() on the
-        # same queue (the parent holds both ends of the up queue until the
-        # child has its copies), and the queue's own finalizer flushes what
-        # this process put before it exits.
-        pass
-
-    def __reduce__(self):
-        return (Sender, (self._queue,))
-
-
-class Receiver:
-    def __init__(self, queue):
-        self._queue = queue
-        self.recv = queue.get
-
-    def close(self) -> None:
-        pass  # the receiving side holds no feeder thread
-
-    def __reduce__(self):
-        return (Receiver, (self._queue,))
+from .queue_ends import Receiver, Sender
 
 
 def make_pair(max_size: int):
