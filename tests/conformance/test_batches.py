@@ -25,8 +25,10 @@ def receive_all(rx, count: int, max_n: int) -> list[bytes]:
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(sizes=st.lists(st.one_of(st.integers(0, 300), st.sampled_from([0, 1, 4096])), min_size=1, max_size=60),
-       max_n=st.integers(1, 80))
-def test_batches_keep_order_boundaries_and_content(transport, sizes, max_n):
+       max_n=st.integers(1, 80), one_size=st.booleans())
+def test_batches_keep_order_boundaries_and_content(transport, sizes, max_n, one_size):
+    if one_size:  # a batch of equal sizes takes another path through recv_many
+        sizes = [sizes[0]] * len(sizes)
     tx, rx = transport.make()
     messages = [message(i, size) for i, size in enumerate(sizes)]
     received = []

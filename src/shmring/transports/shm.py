@@ -19,16 +19,15 @@ from __future__ import annotations
 import errno
 import itertools
 import multiprocessing.util
-import operator
 import os
 import re
 import secrets
-import struct
 import time
 import weakref
 from array import array
 
 from .._core import ffi, lib
+from . import _batches
 from .._fastpath import lib as fastlib
 from ..channel import (
     AlreadyExists,
@@ -179,40 +178,6 @@ def _c_buffer(data):
         ) from None
     except (BufferError, ValueError) as e:
         raise ValueError(f"send() needs a C-contiguous buffer: {e}; copy it first (bytes(x) or numpy.ascontiguousarray)") from None
-
-
-def _pack(messages):
-    """A batch as one buffer of the messages back to back, and their sizes."""
-    try:
-        data = b"".join(messages)
-    except TypeError:
-        raise TypeError(
-            "send_many() takes an iterable of bytes-like objects (bytes, bytearray, memoryview, numpy arrays)"
-        ) from None
-    except BufferError as e:
-        raise ValueError(f"send_many() needs C-contiguous buffers: {e}") from None
-    # len() of a numpy array or memoryview counts items, not bytes; C checks
-    # that the sizes add up, and send_many() counts bytes when they do not.
-    return data, array("Q", map(len, messages))
-
-
-def _split(buffer, sizes: list) -> list:
-    """The messages of a batch, as bytes, from the buffer they lie in back to back.
-
-    The per-message work runs in C (struct, map); a Python loop over the
-    messages would cost more than the ring does.
-    """
-    first = sizes[0]
-    if sizes.count(first) == len(sizes):  # all one size: the common case
-        if first == 0:
-            return [b""] * len(sizes)
-        return list(map(_first, struct.iter_unpack(f"{first}s", buffer[:first * len(sizes)])))
-    ends = list(itertools.accumulate(sizes))
-    whole = buffer[:ends[-1]]
-    return list(map(whole.__getitem__, map(slice, [0, *ends[:-1]], ends)))
-
-
-_first = operator.itemgetter(0)
 
 
 def _writable(buffer):
@@ -368,7 +333,7 @@ class ShmSender(_ShmEndpoint, Sender):
         messages = messages if type(messages) is list else list(messages)
         if not messages:
             return
-        data, lens = _pack(messages)
+        data, lens = _batches.pack(messages)
         h, send_many, sent = self._h, self._calls.send_many, self._sent
         data_c, lens_c = ffi.from_buffer(data), ffi.from_buffer("uint64_t[]", lens)
         rc = send_many(h, data_c, len(data), lens_c, len(lens), 0, sent)
@@ -486,7 +451,7 @@ class ShmReceiver(_ShmEndpoint, Receiver):
             return [self.recv(timeout=0)]
         if n < 0:
             self._raise(n, "recv_many")
-        return _split(self._batch_bytes, ffi.unpack(lens, n))
+        return _batches.split(self._batch_bytes, lens, n)
 
     def _next_length(self) -> int:
         """Length of the message that did not fit, which is known to be there."""

@@ -1,0 +1,57 @@
+"""Batches of the shm transport as Python sees them: packed for send_many,
+split back into ``bytes`` objects after recv_many.
+
+C moves a batch as one buffer of the messages back to back plus an array of
+their sizes. The Python side is what limits a batch's speed, so every
+per-message step here runs in C code of CPython (``b"".join``, ``map``,
+``struct``) rather than in a Python loop: a loop iteration alone costs more
+than the ring does per message.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import struct
+from array import array
+
+from .._core import ffi
+
+_SIZE = ffi.sizeof("uint64_t")
+
+
+def pack(messages: list):
+    """The messages back to back in one buffer, and their sizes."""
+    try:
+        data = b"".join(messages)
+    except TypeError:
+        raise TypeError(
+            "send_many() takes an iterable of bytes-like objects (bytes, bytearray, memoryview, numpy arrays)"
+        ) from None
+    except BufferError as e:
+        raise ValueError(f"send_many() needs C-contiguous buffers: {e}") from None
+    # len() of a numpy array or memoryview counts items, not bytes; C checks
+    # that the sizes add up, and send_many() counts bytes when they do not.
+    return data, array("Q", map(len, messages))
+
+
+def split(buffer, lens, n: int) -> list:
+    """The n messages that lie back to back in ``buffer``, as bytes; ``lens``
+    is the C array of their sizes."""
+    sizes = ffi.buffer(lens, n * _SIZE)
+    if sizes[_SIZE:] == sizes[:-_SIZE]:  # each size equals the one before: all one size
+        return list(_all_of_size(lens[0], n).unpack_from(buffer))
+    return _split_mixed(buffer, ffi.unpack(lens, n))
+
+
+@functools.lru_cache(maxsize=64)
+def _all_of_size(size: int, n: int) -> struct.Struct:
+    """One struct that cuts n messages of one size out of a buffer in one C
+    call (about 20 ns a message here, a third of struct.iter_unpack's)."""
+    return struct.Struct(f"{size}s" * n)
+
+
+def _split_mixed(buffer, sizes: list) -> list:
+    ends = list(itertools.accumulate(sizes))
+    whole = buffer[:ends[-1]]
+    return list(map(whole.__getitem__, map(slice, [0, *ends[:-1]], ends)))
