@@ -18,6 +18,7 @@ import sys
 from cffi import FFI
 
 CSRC = "csrc"
+HERE = os.path.join("src", "shmring")  # _fastpath.h
 
 CDEF = """
 enum shmring_error {
@@ -112,12 +113,18 @@ def _sources():
 # Handles are `void *` here: they are made by _core's ffi, whose struct
 # types this module's ffi does not share.
 FASTPATH_CDEF = """
+typedef struct shmring_recv_call {
+    void *ring;
+    char *buf;
+    size_t cap;
+    int64_t poll_ns;
+} shmring_recv_call;
 int shmring_spsc_try_send(void *r, const char *data, size_t len);
-int64_t shmring_spsc_try_recv(void *r, char *buf, size_t cap);
 int shmring_mpmc_try_send(void *r, const char *data, size_t len);
+int64_t shmring_spsc_try_recv(void *r, char *buf, size_t cap);
 int64_t shmring_mpmc_try_recv(void *r, char *buf, size_t cap);
-int64_t shmring_spsc_poll_recv(void *r, char *buf, size_t cap);
-int64_t shmring_mpmc_poll_recv(void *r, char *buf, size_t cap);
+int64_t shmring_spsc_poll_recv(const shmring_recv_call *c);
+int64_t shmring_mpmc_poll_recv(const shmring_recv_call *c);
 """
 
 # cffi wraps each call in Py_BEGIN/END_ALLOW_THREADS; emptying them keeps the
@@ -128,25 +135,7 @@ FASTPATH_SOURCE = """
 #undef Py_END_ALLOW_THREADS
 #define Py_BEGIN_ALLOW_THREADS {
 #define Py_END_ALLOW_THREADS }
-#include "shmring.h"
-static int shmring_spsc_try_send(void *r, const char *data, size_t len) {
-    return shmring_spsc_send((shmring_ring *)r, data, len, 0);
-}
-static int64_t shmring_spsc_try_recv(void *r, char *buf, size_t cap) {
-    return shmring_spsc_recv((shmring_ring *)r, buf, cap, 0);
-}
-static int shmring_mpmc_try_send(void *r, const char *data, size_t len) {
-    return shmring_mpmc_send((shmring_ring *)r, data, len, 0);
-}
-static int64_t shmring_mpmc_try_recv(void *r, char *buf, size_t cap) {
-    return shmring_mpmc_recv((shmring_ring *)r, buf, cap, 0);
-}
-static int64_t shmring_spsc_poll_recv(void *r, char *buf, size_t cap) {
-    return shmring_spsc_recv((shmring_ring *)r, buf, cap, SHMRING_POLL);
-}
-static int64_t shmring_mpmc_poll_recv(void *r, char *buf, size_t cap) {
-    return shmring_mpmc_recv((shmring_ring *)r, buf, cap, SHMRING_POLL);
-}
+#include "_fastpath.h"
 """
 
 
@@ -157,7 +146,7 @@ def _builder(module, cdef, source):
         module,
         source,
         sources=_sources(),
-        include_dirs=[CSRC],
+        include_dirs=[CSRC, HERE],
         extra_compile_args=["-std=c11", "-O2", "-Wall", "-Wextra"],
         libraries=["rt"] if sys.platform.startswith("linux") else [],
     )

@@ -73,6 +73,8 @@ def check_timeout(timeout) -> float | None:
     """Validate a ``timeout`` argument: None, or a number of seconds >= 0."""
     if timeout is None:
         return None
+    if (type(timeout) is float or type(timeout) is int) and timeout >= 0:  # the usual case, checked cheaply
+        return float(timeout)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
         raise TypeError(f"timeout must be None or a number of seconds, not {type(timeout).__name__}")
     if timeout != timeout or timeout < 0:

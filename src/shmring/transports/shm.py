@@ -28,7 +28,7 @@ from array import array
 
 from .._core import ffi, lib
 from . import _batches
-from .._fastpath import lib as fastlib
+from .._fastpath import ffi as fastffi, lib as fastlib
 from ..channel import (
     AlreadyExists,
     BufferTooSmall,
@@ -52,11 +52,11 @@ DEFAULT_SLOT_SIZE = 256
 DEFAULT_SPIN_US = 50
 DEFAULT_CLAIM_TIMEOUT = 0.1  # seconds an MPMC slot may stay claimed before we ask if its claimer died
 SLICE_NS = 50_000_000
-# Before a blocking wait, recv polls this many times with the GIL held (about
-# 3 us here; other threads wait no longer than that): a reply due that soon
-# then costs no GIL hand-off and no trip through the slow path, which is most
-# of a round trip's time. Not with spin_us=0, which asks to park at once.
-POLLS = range(32)
+# Before a blocking wait, recv polls in C this long with the GIL held (other
+# threads wait no longer than that): a reply due that soon then costs no GIL
+# hand-off and no trip through the slow path, which is most of a round trip's
+# time. Not with spin_us=0, which asks to park at once.
+POLL_NS = 4_000
 SCRATCH_BYTES = 64 * 1024
 BATCH_BYTES = 256 * 1024  # recv_many copies a batch into this much (MPMC: at least one slot)
 NOT_READY_WAIT = 2.0  # seconds open() waits for a creator to finish initialising
@@ -81,7 +81,7 @@ class _Calls:
     def __init__(self, prefix):
         self.try_send = getattr(fastlib, f"shmring_{prefix}_try_send")
         self.try_recv = getattr(fastlib, f"shmring_{prefix}_try_recv")
-        self.poll_recv = getattr(fastlib, f"shmring_{prefix}_poll_recv")  # no liveness check
+        self.poll_recv = getattr(fastlib, f"shmring_{prefix}_poll_recv")  # one argument: shmring_recv_call
         self.send = getattr(lib, f"shmring_{prefix}_send")
         self.recv = getattr(lib, f"shmring_{prefix}_recv")
         self.send_many = getattr(lib, f"shmring_{prefix}_send_many")
@@ -372,12 +372,15 @@ class ShmReceiver(_ShmEndpoint, Receiver):
         super()._setup(handle, name, spin_us, claim_timeout)
         self._try_recv = self._calls.try_recv
         self._poll_recv = self._calls.poll_recv
-        self._polls = POLLS if spin_us > 0 else ()
         # SPSC copies larger messages straight out of the ring (peek); an
         # MPMC slot is claimed and copied at once, so its scratch holds a slot.
         self._scratch_len = min(SCRATCH_BYTES, self.max_message_size) if self._kind == _SPSC else self.max_message_size
         self._scratch = ffi.new("char[]", max(1, self._scratch_len))
         self._scratch_bytes = ffi.buffer(self._scratch)  # slicing it makes bytes: cheaper than ffi.unpack
+        # recv's arguments, set once; timeout 0 must not poll
+        call = {"ring": handle, "buf": self._scratch, "cap": self._scratch_len}
+        self._polling_call = fastffi.new("shmring_recv_call *", {**call, "poll_ns": POLL_NS if spin_us > 0 else 0})
+        self._try_call = fastffi.new("shmring_recv_call *", {**call, "poll_ns": 0})
         self._peek_ptr = ffi.new("void **")
         self._peek_len = ffi.new("size_t *")
         self._batch_len = max(BATCH_BYTES, self.max_message_size) if self._kind == _MPMC else BATCH_BYTES
@@ -385,20 +388,13 @@ class ShmReceiver(_ShmEndpoint, Receiver):
         self._lens = ffi.new("uint64_t[]", 1)
 
     def recv(self, *, timeout=None) -> bytes:
-        if timeout is not None:
+        if timeout is None:
+            n = self._poll_recv(self._polling_call)
+        else:
             check_timeout(timeout)
-        h, scratch, cap = self._h, self._scratch, self._scratch_len
-        n = self._try_recv(h, scratch, cap)
+            n = self._poll_recv(self._polling_call if timeout else self._try_call)
         if n >= 0:
             return self._scratch_bytes[:n]
-        if n == _EAGAIN and timeout != 0:
-            poll_recv = self._poll_recv
-            for _ in self._polls:
-                n = poll_recv(h, scratch, cap)
-                if n != _EAGAIN:
-                    break
-            if n >= 0:
-                return self._scratch_bytes[:n]
         return self._recv_slowly(timeout)
 
     def _recv_slowly(self, timeout) -> bytes:

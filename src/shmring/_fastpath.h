@@ -1,0 +1,62 @@
+/*
+ * _fastpath.h - the C half of shmring._fastpath (see _ffi_build.py): calls
+ * that never park, made with the GIL held.
+ *
+ * A cffi function of one argument is called without an argument tuple
+ * (METH_O) and costs well under half of one of two or more: about 40 ns
+ * against 120 ns here. recv is the call a round trip waits on, so its
+ * arguments travel in one process-local struct, set up once per receiver.
+ */
+#include "shmring.h"
+#include "internal.h" /* shmring_cpu_relax, shmring_now_ns */
+
+typedef struct shmring_recv_call {
+    void *ring;      /* shmring_ring * of _core's ffi, which this module does not share */
+    char *buf;       /* the receiver's scratch buffer */
+    size_t cap;
+    int64_t poll_ns; /* how long shmring_*_poll_recv() polls; 0: not at all */
+} shmring_recv_call;
+
+static int shmring_spsc_try_send(void *r, const char *data, size_t len) {
+    return shmring_spsc_send((shmring_ring *)r, data, len, 0);
+}
+static int shmring_mpmc_try_send(void *r, const char *data, size_t len) {
+    return shmring_mpmc_send((shmring_ring *)r, data, len, 0);
+}
+static int64_t shmring_spsc_try_recv(void *r, char *buf, size_t cap) {
+    return shmring_spsc_recv((shmring_ring *)r, buf, cap, 0);
+}
+static int64_t shmring_mpmc_try_recv(void *r, char *buf, size_t cap) {
+    return shmring_mpmc_recv((shmring_ring *)r, buf, cap, 0);
+}
+
+typedef int64_t (*shmring_recv_fn)(shmring_ring *, void *, size_t, int64_t);
+
+/* One try that also asks whether a silent peer died (timeout 0), then polls
+ * for up to poll_ns: a reply due within microseconds costs this one call,
+ * not a Python loop of them (each ~0.1 us, half of which the latency pays
+ * on average). The polls use SHMRING_POLL, which skips that question. */
+static int64_t poll_recv(shmring_recv_fn recv, const shmring_recv_call *c) {
+    shmring_ring *r = (shmring_ring *)c->ring;
+    int64_t n = recv(r, c->buf, c->cap, 0);
+    int64_t until = 0;
+    for (unsigned i = 0; n == SHMRING_EAGAIN && c->poll_ns > 0; i++) {
+        if (i % 16 == 0) { /* a clock read costs a few polls */
+            int64_t now = shmring_now_ns();
+            if (until == 0)
+                until = now + c->poll_ns;
+            if (now >= until)
+                break;
+        }
+        shmring_cpu_relax();
+        n = recv(r, c->buf, c->cap, SHMRING_POLL);
+    }
+    return n;
+}
+
+static int64_t shmring_spsc_poll_recv(const shmring_recv_call *c) {
+    return poll_recv(shmring_spsc_recv, c);
+}
+static int64_t shmring_mpmc_poll_recv(const shmring_recv_call *c) {
+    return poll_recv(shmring_mpmc_recv, c);
+}
