@@ -130,6 +130,22 @@ def test_any_mix_of_small_and_large_messages_round_trips(big_ring, sizes, into, 
             assert rx.recv(timeout=5) == data
 
 
+@pytest.mark.parametrize("sizes", [
+    [0, 1, 9, 10, 99, 100, 999, 1000, 65_535, 100_000],  # every digit count of the format recv_many builds
+    [100_000, 100_000, 100_000],
+    [0, 0, 0],
+])
+def test_recv_many_cuts_batches_of_any_sizes_apart(big_ring, sizes):
+    tx, rx = big_ring
+    rng = random.Random(len(sizes))
+    messages = [rng.randbytes(size) for size in sizes]
+    tx.send_many(messages)
+    received = []
+    while len(received) < len(messages):
+        received += rx.recv_many(len(messages), timeout=5)
+    assert received == messages
+
+
 # ---- iteration, closing, context managers ----------------------------------------
 
 

@@ -60,3 +60,26 @@ static int64_t shmring_spsc_poll_recv(const shmring_recv_call *c) {
 static int64_t shmring_mpmc_poll_recv(const shmring_recv_call *c) {
     return poll_recv(shmring_mpmc_recv, c);
 }
+
+/* The struct module format that cuts n messages of these sizes out of the
+ * buffer they lie in back to back ("64s0s12s..."): struct then makes every
+ * bytes object in one C call. Returns its length, or -1 if cap is short
+ * (21 bytes a message always suffice). */
+static int64_t shmring_struct_format(const uint64_t *lens, size_t n, char *out, size_t cap) {
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++) {
+        char digits[20];
+        size_t k = 0;
+        uint64_t v = lens[i];
+        do {
+            digits[k++] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v != 0);
+        if (cap - used < k + 1)
+            return -1;
+        while (k > 0)
+            out[used++] = digits[--k];
+        out[used++] = 's';
+    }
+    return (int64_t)used;
+}

@@ -125,6 +125,7 @@ int64_t shmring_spsc_try_recv(void *r, char *buf, size_t cap);
 int64_t shmring_mpmc_try_recv(void *r, char *buf, size_t cap);
 int64_t shmring_spsc_poll_recv(const shmring_recv_call *c);
 int64_t shmring_mpmc_poll_recv(const shmring_recv_call *c);
+int64_t shmring_struct_format(const uint64_t *lens, size_t n, char *out, size_t cap);
 """
 
 # cffi wraps each call in Py_BEGIN/END_ALLOW_THREADS; emptying them keeps the
