@@ -232,6 +232,17 @@ static inline int64_t shmring_time_left(int64_t deadline) {
 }
 
 
+#define SHMRING_CACHE_LINE 64u
+
+/* A hint to start loading p's cache line; never faults, changes nothing. */
+static inline void shmring_prefetch(const void *p) {
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(p);
+#else
+    (void)p;
+#endif
+}
+
 static inline void shmring_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();

