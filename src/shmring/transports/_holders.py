@@ -79,9 +79,18 @@ class HolderTable:
             self._take(holder)
 
     def hand_over(self, old, new) -> None:
-        """A copy counted under ``old`` (its pickler) now belongs to ``new``."""
+        """A copy counted under ``old`` (its pickler) now belongs to ``new``.
+
+        The entry is rewritten in place: ``copies`` is read without the lock,
+        and a take-then-put would show it 0 for a moment when this is the
+        last copy (a sender would then take the receiver for closed).
+        """
         with self._array.get_lock():
-            self._take(old)
+            a = self._array.get_obj()
+            for i in range(1, len(a), 2):
+                if (a[i], a[i + 1]) == tuple(old):
+                    a[i], a[i + 1] = new
+                    return
             self._put(new)
 
     def any_alive(self) -> bool:
