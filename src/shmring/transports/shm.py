@@ -306,12 +306,16 @@ class ShmSender(_ShmEndpoint, Sender):
             check_timeout(timeout)
         if type(data) is not bytes:
             data = _c_buffer(data)
-        if self._try_send(self._h, data, len(data)) != 0:
-            self._send_slowly(data, timeout)
+        rc = self._try_send(self._h, data, len(data))
+        if rc != 0:
+            self._send_slowly(data, timeout, rc)
 
-    def _send_slowly(self, data, timeout):
+    def _send_slowly(self, data, timeout, rc: int):
+        """After a try that did not send (rc): wait for room, unless the try
+        already said all there is to say."""
         h, n, send = self._h, len(data), self._calls.send
-        rc = _call_in_slices(lambda ns: send(h, data, n, ns), timeout)
+        if rc == _EAGAIN and timeout != 0:
+            rc = _call_in_slices(lambda ns: send(h, data, n, ns), timeout)
         if rc != 0:
             self._raise_send(rc, "send", n)
 
@@ -395,11 +399,13 @@ class ShmReceiver(_ShmEndpoint, Receiver):
             n = self._poll_recv(self._polling_call if timeout else self._try_call)
         if n >= 0:
             return self._scratch_bytes[:n]
-        return self._recv_slowly(timeout)
+        return self._recv_slowly(timeout, n)
 
-    def _recv_slowly(self, timeout) -> bytes:
+    def _recv_slowly(self, timeout, n: int) -> bytes:
+        """After a try (and poll) that found nothing or failed (n)."""
         h, scratch, cap, recv = self._h, self._scratch, self._scratch_len, self._calls.recv
-        n = _call_in_slices(lambda ns: recv(h, scratch, cap, ns), timeout)
+        if n == _EAGAIN and timeout != 0:
+            n = _call_in_slices(lambda ns: recv(h, scratch, cap, ns), timeout)
         if n >= 0:
             return self._scratch_bytes[:n]
         if n == _ENOBUFS and self._kind == _SPSC:  # larger than the scratch: copy it straight out of the ring
@@ -415,7 +421,7 @@ class ShmReceiver(_ShmEndpoint, Receiver):
         buf = _writable(buffer)
         h, cap, recv = self._h, len(buf), self._calls.recv
         n = self._try_recv(h, buf, cap)
-        if n == _EAGAIN:
+        if n == _EAGAIN and timeout != 0:
             n = _call_in_slices(lambda ns: recv(h, buf, cap, ns), timeout)
         if n >= 0:
             return n
@@ -441,7 +447,7 @@ class ShmReceiver(_ShmEndpoint, Receiver):
             self._lens = ffi.new("uint64_t[]", max_n)
         h, batch, cap, lens, recv_many = self._h, self._batch, self._batch_len, self._lens, self._calls.recv_many
         n = recv_many(h, batch, cap, lens, max_n, 0)
-        if n == _EAGAIN:
+        if n == _EAGAIN and timeout != 0:
             n = _call_in_slices(lambda ns: recv_many(h, batch, cap, lens, max_n, ns), timeout)
         if n == _ENOBUFS:  # SPSC: the first message is larger than the batch buffer
             return [self.recv(timeout=0)]
