@@ -119,3 +119,13 @@ def receive_all(rx):
             received.append(rx.recv(timeout=WAIT))
         except shmring.ChannelError as e:
             return received, e
+
+
+def send_then_exit_unclosed(tx, size: int, report) -> None:
+    """Send one message with a short timeout and return without closing
+    ``tx``: closing at exit must finish whatever send() accepted."""
+    try:
+        tx.send(message(0, size), timeout=0.2)
+        report.send("sent")
+    except shmring.Timeout:
+        report.send("Timeout")

@@ -100,3 +100,29 @@ def test_the_receiver_gets_closed_when_the_last_copy_of_the_sender_closes(transp
     finally:
         child.kill()
         child.join()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("method", ["spawn", "fork"])
+def test_a_message_a_child_sent_before_exiting_unclosed_arrives_whole(transport, method):
+    # Larger than a pipe or socket buffer, so that a stream sender keeps the
+    # rest as a pending tail, which only the close at the child's exit writes.
+    tx, rx = transport.make()
+    size = min(tx.max_message_size, 1 << 20)
+    ctx = mp.get_context(method)
+    control, child_control = ctx.Pipe()
+    child = ctx.Process(target=children.send_then_exit_unclosed, args=(tx, size, child_control))
+    child.start()
+    tx.close()
+    child_control.close()
+    try:
+        assert control.poll(WAIT)
+        if control.recv() == "sent":
+            assert rx.recv(timeout=WAIT) == message(0, size)
+        with pytest.raises(shmring.Closed):
+            rx.recv(timeout=WAIT)
+        child.join(WAIT)
+        assert child.exitcode == 0
+    finally:
+        child.kill()
+        child.join()

@@ -22,7 +22,6 @@ pickling if the peer is already there, and is refused otherwise.
 
 from __future__ import annotations
 
-import multiprocessing.util
 import os
 import weakref
 from multiprocessing.reduction import DupFd
@@ -30,6 +29,7 @@ from multiprocessing.reduction import DupFd
 from .._buffers import message_view, writable_view
 from ..channel import ChannelError, MessageTooLarge, Receiver, Sender, Timeout
 from ..framing import FrameReader, FrameWriter
+from . import _open_ends
 
 DEFAULT_MAX_MESSAGE_SIZE = 16 << 20
 
@@ -77,11 +77,11 @@ class _StreamEndpoint:
         self._peer_seen = peer_seen
         self._box = _FdBox()
         # An endpoint collected unclosed releases its descriptor and files. (At exit,
-        # _close_all_at_exit closes the open ones properly, finishing pending tails.)
+        # _open_ends closes the open ones properly, finishing pending tails.)
         weakref.finalize(self, _release, self._box, rendezvous, owned_path).atexit = False
         if fd is not None:
             self._attach(fd)
-        _open_endpoints.add(self)
+        _open_ends.add(self)
 
     def _attach(self, fd: int) -> None:
         os.set_blocking(fd, False)  # the framer waits with poll(), within each call's timeout
@@ -111,7 +111,7 @@ class _StreamEndpoint:
         if self._closed:
             return
         self._closed = True
-        _open_endpoints.discard(self)
+        _open_ends.discard(self)
         try:
             self._before_close()
         finally:
@@ -146,20 +146,6 @@ def _rebuild(cls, address, max_message_size, dup_fd, peer_seen):
     ep = cls.__new__(cls)
     ep._setup(address, max_message_size, dup_fd.detach(), peer_seen=peer_seen)
     return ep
-
-
-# ---- closing at exit -------------------------------------------------------------
-
-_open_endpoints: weakref.WeakSet = weakref.WeakSet()
-
-
-def _close_all_at_exit() -> None:
-    """Finish pending tails and remove owned paths; also in multiprocessing children, which skip atexit."""
-    for ep in list(_open_endpoints):
-        ep.close()
-
-
-multiprocessing.util.Finalize(None, _close_all_at_exit, exitpriority=100)
 
 
 class StreamSender(_StreamEndpoint, Sender):

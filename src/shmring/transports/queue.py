@@ -55,7 +55,6 @@ import multiprocessing.util
 import os
 import queue as _queue
 import time
-import weakref
 from multiprocessing.reduction import ForkingPickler
 
 from .._buffers import message_view, writable_view
@@ -70,7 +69,7 @@ from ..channel import (
     Timeout,
     check_timeout,
 )
-from . import _holders
+from . import _holders, _open_ends
 from ._holders import HolderTable
 from ._stream import DEFAULT_MAX_MESSAGE_SIZE, check_max_message_size
 
@@ -117,7 +116,7 @@ class QueueSender(Sender):
         self.max_message_size = max_message_size
         self._bounded = bounded
         self._next_check = 0.0
-        _open_endpoints.add(self)
+        _open_ends.add(self)
 
     def send(self, data, *, timeout=None) -> None:
         if self._closed:
@@ -169,7 +168,7 @@ class QueueSender(Sender):
         if self._closed:
             return
         self._closed = True
-        _open_endpoints.discard(self)
+        _open_ends.discard(self)
         q = self._queue
         q.close()  # the feeder thread writes out what put() buffered, then closes its pipe ends
         try:
@@ -211,7 +210,7 @@ class QueueReceiver(Receiver):
         self._fork_origin = None
         self._held = None  # a message recv_into() had no room for
         self.max_message_size = max_message_size
-        _open_endpoints.add(self)
+        _open_ends.add(self)
 
     def recv(self, *, timeout=None) -> bytes:
         if self._closed:
@@ -280,7 +279,7 @@ class QueueReceiver(Receiver):
         if self._closed:
             return
         self._closed = True
-        _open_endpoints.discard(self)
+        _open_ends.discard(self)
         self._receivers.remove(self._holder)
         self._reader.close()
 
@@ -301,11 +300,8 @@ def _rebuild_receiver(reader, rlock, slots, receivers, max_message_size, origin)
 
 # ---- copies across fork(), and closing at exit -----------------------------------
 
-_open_endpoints: weakref.WeakSet = weakref.WeakSet()
-
-
 def _receivers_open():
-    return [ep for ep in list(_open_endpoints) if isinstance(ep, QueueReceiver)]
+    return _open_ends.of_type(QueueReceiver)
 
 
 def _before_fork():
@@ -327,11 +323,4 @@ def _after_fork_in_child():
             ep._holder, ep._fork_origin = me, None
 
 
-def _close_all_at_exit():
-    for ep in list(_open_endpoints):
-        ep.close()
-
-
-# Also runs in multiprocessing children, which end with os._exit() and skip atexit.
-multiprocessing.util.Finalize(None, _close_all_at_exit, exitpriority=100)
 os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)

@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import errno
 import itertools
-import multiprocessing.util
 import os
 import re
 import secrets
 import time
-import weakref
 from array import array
 
 from .._core import ffi, lib
-from . import _batches
+from . import _batches, _open_ends
 from .._fastpath import ffi as fastffi, lib as fastlib
 from ..channel import (
     AlreadyExists,
@@ -192,45 +190,22 @@ def _writable(buffer):
 
 # ---- copies of endpoints across fork() --------------------------------------
 
-_open_endpoints: weakref.WeakSet = weakref.WeakSet()
-
-
 def _before_fork():
-    for ep in list(_open_endpoints):
+    for ep in _open_ends.of_type(_ShmEndpoint):
         ep._fork_origin = ep._export() if not ep._closed else None
 
 
 def _after_fork_in_parent():
-    for ep in list(_open_endpoints):
+    for ep in _open_ends.of_type(_ShmEndpoint):
         ep._fork_origin = None  # the copy counted before the fork is the child's now
 
 
 def _after_fork_in_child():
-    for ep in list(_open_endpoints):
+    for ep in _open_ends.of_type(_ShmEndpoint):
         origin, ep._fork_origin = ep._fork_origin, None
         if origin is not None and lib.shmring_adopt_after_fork(ep._h, origin) != 0:
             ep._closed = True  # the child could not join; its copy stays unusable
 
-
-def _close_all_at_exit():
-    for ep in list(_open_endpoints):
-        ep.close()
-
-
-def _close_open_endpoints_at_exit(_=None):
-    # Runs at interpreter exit and also in multiprocessing children, which end
-    # with os._exit() and skip atexit: an end is closed, not merely abandoned.
-    multiprocessing.util.Finalize(None, _close_all_at_exit, exitpriority=100)
-
-
-class _AfterFork:
-    """A multiprocessing child started by fork clears the finalizers it
-    inherited; this registers ours again there."""
-
-
-_after_fork = _AfterFork()
-_close_open_endpoints_at_exit()
-multiprocessing.util.register_after_fork(_after_fork, _close_open_endpoints_at_exit)
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(
@@ -260,12 +235,12 @@ class _ShmEndpoint:
         self.max_message_size = lib.shmring_max_message_size(handle)
         lib.shmring_set_spin(handle, int(spin_us * 1000))
         lib.shmring_set_claim_timeout(handle, int(claim_timeout * 1e9))
-        _open_endpoints.add(self)
+        _open_ends.add(self)
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            _open_endpoints.discard(self)
+            _open_ends.discard(self)
             lib.shmring_close(self._h)  # memory goes when the handle is collected
 
     def stats(self) -> dict:
