@@ -72,8 +72,10 @@ int shmring_block(shmring_ring *r, const shmring_wait *w, int64_t timeout_ns) {
         return rc != SHMRING_OK ? rc : SHMRING_EAGAIN;
     }
     int64_t start = shmring_now_ns();
-    int64_t deadline = timeout_ns < 0 ? INT64_MAX : start + timeout_ns;
-    int64_t spin_until = start + r->spin_ns < deadline ? start + r->spin_ns : deadline;
+    int64_t deadline = timeout_ns < 0 ? INT64_MAX : shmring_later(start, timeout_ns);
+    int64_t spin_until = shmring_later(start, r->spin_ns);
+    if (spin_until > deadline)
+        spin_until = deadline;
     rc = spin(r, w, spin_until);
     while (rc == 0) {
         if (shmring_is_closed(r))

@@ -215,20 +215,28 @@ static inline int shmring_check_send(const shmring_ring *r, int kind, size_t len
     return SHMRING_OK;
 }
 
+/* A point in time `ns` (>= 0) after `now` (>= 0), INT64_MAX at the most:
+ * a huge timeout must not overflow (undefined behaviour) into the past. */
+static inline int64_t shmring_later(int64_t now, int64_t ns) {
+    return ns > INT64_MAX - now ? INT64_MAX : now + ns;
+}
+
 /* A timeout as a deadline on the monotonic clock: 0 and SHMRING_POLL stay
  * as they are (never block), other negatives become -1 (for ever). */
 static inline int64_t shmring_deadline(int64_t timeout_ns) {
     if (timeout_ns == 0 || timeout_ns == SHMRING_POLL)
         return timeout_ns;
-    return timeout_ns < 0 ? -1 : shmring_now_ns() + timeout_ns;
+    return timeout_ns < 0 ? -1 : shmring_later(shmring_now_ns(), timeout_ns);
 }
 
-/* The timeout left until a deadline made by shmring_deadline(). */
+/* The timeout left until a deadline made by shmring_deadline(). A deadline
+ * that has passed leaves 1 ns, not 0: 0 would mean "never block" and turn a
+ * timed wait's end into EAGAIN instead of ETIMEDOUT. */
 static inline int64_t shmring_time_left(int64_t deadline) {
     if (deadline <= 0)
         return deadline; /* 0, SHMRING_POLL, or -1 for ever */
     int64_t left = deadline - shmring_now_ns();
-    return left > 0 ? left : 0;
+    return left > 0 ? left : 1;
 }
 
 

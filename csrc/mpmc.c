@@ -140,7 +140,13 @@ static int scan(shmring_ring *r, _Atomic uint64_t *counter, int (*classify)(uint
                 uint64_t *pos_out, uint64_t *state_out) {
     /* relaxed: a hint; the slot's state decides */
     uint64_t pos = atomic_load_explicit(counter, memory_order_relaxed);
+    /* Every pass follows a claim some other process made meanwhile; passing
+     * 64 laps of them in one scan means slots no honest process wrote (one
+     * stamped far ahead passes for ever): not a ring we know. */
+    uint64_t steps_left = (UINT64_C(64) << r->slot_shift) + 100000;
     for (uint32_t stale = 0;;) {
+        if (steps_left-- == 0)
+            return SHMRING_ECORRUPT;
         uint64_t w = atomic_load_explicit(&slot_at(r, pos)->state, memory_order_acquire);
         uint64_t lap = lap_of_pos(r, pos);
         *pos_out = pos;
@@ -226,8 +232,11 @@ static int ready_to_recv(shmring_ring *r) {
     return recover_if_abandoned(r, slot_at(r, pos), w);
 }
 
-/* Claim the next message: 1 with its slot, 0 if there is none, < 0 error. */
-static int claim_for_read(shmring_ring *r, size_t cap, shmring_slot **out, uint64_t *lap_out) {
+/* Claim the next message: 1 with its slot, lap and checked length, 0 if
+ * there is none, < 0 error. The length is read once, here, before the claim:
+ * a value read again later could have been changed by a hostile process. */
+static int claim_for_read(shmring_ring *r, size_t cap, shmring_slot **out, uint64_t *lap_out,
+                          uint32_t *len_out) {
     for (;;) {
         uint64_t pos, w;
         int rc = scan_for_read(r, &pos, &w);
@@ -260,6 +269,7 @@ static int claim_for_read(shmring_ring *r, size_t cap, shmring_slot **out, uint6
             advance(&r->hdr->tail.pos, pos);
             *out = slot;
             *lap_out = lap;
+            *len_out = len;
             return 1;
         }
     }
@@ -272,9 +282,10 @@ int64_t shmring_mpmc_recv(shmring_ring *r, void *buf, size_t cap, int64_t timeou
         return SHMRING_EINVAL;
     shmring_slot *slot;
     uint64_t lap;
+    uint32_t len;
     int64_t deadline = shmring_deadline(timeout_ns);
     for (;;) {
-        int rc = claim_for_read(r, cap, &slot, &lap);
+        int rc = claim_for_read(r, cap, &slot, &lap, &len);
         if (rc > 0)
             break;
         if (rc < 0)
@@ -283,7 +294,7 @@ int64_t shmring_mpmc_recv(shmring_ring *r, void *buf, size_t cap, int64_t timeou
         rc = shmring_block(r, &wait, shmring_time_left(deadline));
         if (rc == SHMRING_ECLOSED && !shmring_is_closed(r)) {
             /* Every sender is gone; deliver what they sent before closing. */
-            rc = claim_for_read(r, cap, &slot, &lap);
+            rc = claim_for_read(r, cap, &slot, &lap, &len);
             if (rc > 0)
                 break;
             return rc < 0 ? rc : SHMRING_ECLOSED;
@@ -291,11 +302,7 @@ int64_t shmring_mpmc_recv(shmring_ring *r, void *buf, size_t cap, int64_t timeou
         if (rc != SHMRING_OK)
             return rc;
     }
-    /* relaxed: read before we give the slot back (release, below) */
-    uint32_t len = atomic_load_explicit(&slot->length, memory_order_relaxed);
-    if (len > cap)
-        return SHMRING_ECORRUPT; /* changed under our claim */
-    if (len != 0)
+    if (len != 0) /* len <= cap and <= max_message: checked by the claim */
         memcpy(buf, payload_of(slot), len);
     uint64_t reading = make_state(lap, r->holder, SHMRING_SLOT_READING);
     /* release: pairs with the next sender's acquire; we are done reading */
@@ -332,6 +339,8 @@ int shmring_mpmc_send_many(shmring_ring *r, const void *data, size_t size, const
 /* Wait for one message, then take those already there that fit in buf. */
 int64_t shmring_mpmc_recv_many(shmring_ring *r, void *buf, size_t cap, uint64_t *lens,
                                size_t max_n, int64_t timeout_ns) {
+    if (max_n == 0)
+        return SHMRING_EINVAL;
     int64_t got = shmring_mpmc_recv(r, buf, cap, timeout_ns);
     if (got < 0)
         return got;

@@ -165,7 +165,8 @@ int shmring_mpmc_send_many(shmring_ring *r, const void *data, size_t size, const
 
 /* Wait for one message, then take up to max_n of those already there that
  * fit in buf, back to back (sizes in lens): their number, or an error
- * (ENOBUFS if the first does not fit; shmring_needed() says its size). */
+ * (ENOBUFS if the first does not fit; shmring_needed() says its size;
+ * EINVAL if max_n is 0). */
 int64_t shmring_spsc_recv_many(shmring_ring *r, void *buf, size_t cap, uint64_t *lens,
                                size_t max_n, int64_t timeout_ns);
 int64_t shmring_mpmc_recv_many(shmring_ring *r, void *buf, size_t cap, uint64_t *lens,

@@ -260,6 +260,7 @@ static void release_record(shmring_ring *r, uint64_t consume) {
      * reading the record before the sender may overwrite it */
     atomic_store_explicit(&r->hdr->tail.pos, tail, memory_order_release);
     r->own_pos = tail;
+    r->peeked = 0; /* whatever a peek found is gone now */
     shmring_notify(r, &r->hdr->space_wait, tail);
 }
 
@@ -268,8 +269,10 @@ int64_t shmring_spsc_recv(shmring_ring *r, void *buf, size_t cap, int64_t timeou
     int rc = wait_record(r, &rec, timeout_ns);
     if (rc != SHMRING_OK)
         return rc;
-    if (rec.length > cap)
+    if (rec.length > cap) {
+        r->needed = rec.length;
         return SHMRING_ENOBUFS;
+    }
     if (rec.length != 0)
         memcpy(buf, r->data + rec.payload, rec.length);
     release_record(r, rec.consume);
@@ -304,6 +307,8 @@ int shmring_spsc_consume(shmring_ring *r) {
  */
 int64_t shmring_spsc_recv_many(shmring_ring *r, void *buf, size_t cap, uint64_t *lens,
                                size_t max_n, int64_t timeout_ns) {
+    if (max_n == 0)
+        return SHMRING_EINVAL;
     found_record rec;
     int rc = wait_record(r, &rec, timeout_ns);
     if (rc != SHMRING_OK)

@@ -298,3 +298,20 @@ def test_a_sender_refuses_a_counter_far_ahead_of_the_slots():
         h.poke(tx.address, h.HEAD_OFFSET, 4 * 10)  # ten laps ahead of every slot
         with pytest.raises(shmring.Corrupt):
             tx.send(b"x", timeout=1)
+
+
+SLOT_FREE = 0
+SLOT_STRIDE_OFFSET = 72  # identity.slot_stride (docs/FORMAT.md)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("side", ["send", "recv"])
+def test_slots_stamped_laps_ahead_are_corrupt_not_an_endless_scan(side):
+    tx, rx = mpmc_pair(slots=4)
+    with tx, rx:
+        stride = h.peek(tx.address, SLOT_STRIDE_OFFSET)
+        for i in range(4):
+            h.poke(tx.address, h.HEADER_SIZE + i * stride, slot_state(1 << 40, 0, SLOT_FREE))
+        with pytest.raises(shmring.Corrupt):
+            tx.send(b"x", timeout=0) if side == "send" else rx.recv(timeout=0)
+

@@ -44,7 +44,7 @@ static int64_t poll_recv(shmring_recv_fn recv, const shmring_recv_call *c) {
         if (i % 16 == 0) { /* a clock read costs a few polls */
             int64_t now = shmring_now_ns();
             if (until == 0)
-                until = now + c->poll_ns;
+                until = shmring_later(now, c->poll_ns);
             if (now >= until)
                 break;
         }

@@ -69,9 +69,6 @@ _ENOBUFS = lib.SHMRING_ENOBUFS
 _KEEP_WAITING = (lib.SHMRING_EINTR, lib.SHMRING_ETIMEDOUT)
 _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,%d}" % (lib.SHMRING_NAME_MAX - 1))
 
-_unpack = ffi.unpack
-
-
 class _Calls:
     """The C calls of one kind of ring: a try that keeps the GIL, and a
     blocking call that releases it."""
@@ -383,12 +380,21 @@ class ShmReceiver(_ShmEndpoint, Receiver):
             n = _call_in_slices(lambda ns: recv(h, scratch, cap, ns), timeout)
         if n >= 0:
             return self._scratch_bytes[:n]
-        if n == _ENOBUFS and self._kind == _SPSC:  # larger than the scratch: copy it straight out of the ring
-            length = self._next_length()
-            data = _unpack(ffi.cast("char *", self._peek_ptr[0]), length)
-            lib.shmring_spsc_consume(h)
-            return data
+        if n == _ENOBUFS and self._kind == _SPSC:
+            return self._recv_large()
         self._raise(n, "recv")
+
+    def _recv_large(self) -> bytes:
+        """SPSC: a message larger than the scratch, known to be next, copied
+        straight out of the ring into its bytes."""
+        h = self._h
+        rc = lib.shmring_spsc_peek(h, self._peek_ptr, self._peek_len, 0)
+        if rc == 0:
+            data = ffi.unpack(ffi.cast("char *", self._peek_ptr[0]), self._peek_len[0])
+            rc = lib.shmring_spsc_consume(h)
+            if rc == 0:
+                return data
+        self._raise(rc, "recv")
 
     def recv_into(self, buffer, *, timeout=None) -> int:
         if timeout is not None:
@@ -401,7 +407,7 @@ class ShmReceiver(_ShmEndpoint, Receiver):
         if n >= 0:
             return n
         if n == _ENOBUFS:
-            needed = self._next_length()
+            needed = lib.shmring_needed(h)
             raise BufferTooSmall(
                 f"recv_into() got a buffer of {cap} bytes for a message of {needed}; "
                 "it stays queued: call again with a larger buffer",
@@ -425,19 +431,10 @@ class ShmReceiver(_ShmEndpoint, Receiver):
         if n == _EAGAIN and timeout != 0:
             n = _call_in_slices(lambda ns: recv_many(h, batch, cap, lens, max_n, ns), timeout)
         if n == _ENOBUFS:  # SPSC: the first message is larger than the batch buffer
-            return [self.recv(timeout=0)]
+            return [self._recv_large()]
         if n < 0:
             self._raise(n, "recv_many")
         return _batches.split(self._batch_bytes, lens, n)
-
-    def _next_length(self) -> int:
-        """Length of the message that did not fit, which is known to be there."""
-        if self._kind == _MPMC:
-            return lib.shmring_needed(self._h)
-        rc = lib.shmring_spsc_peek(self._h, self._peek_ptr, self._peek_len, 0)
-        if rc != 0:
-            self._raise(rc, "recv")
-        return self._peek_len[0]
 
 
 def _endpoint(handle, role: int, name: str, spin_us: float, claim_timeout: float):
