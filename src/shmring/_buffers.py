@@ -50,4 +50,6 @@ def _flat(view: memoryview, complaint: str) -> memoryview:
         raise ValueError(complaint)
     if view.ndim == 1 and view.format == "B":
         return view
+    if view.nbytes == 0:
+        return memoryview(bytearray())  # cast("B") refuses a zero in the shape
     return view.cast("B")

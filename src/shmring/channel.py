@@ -69,16 +69,23 @@ class InUse(ChannelError):
     """That end of the channel is already held by a live process."""
 
 
+# The longest timeout, in seconds (23 days): poll() takes milliseconds in a C
+# int, 2**31 - 1 at most. A longer wait is timeout=None.
+MAX_TIMEOUT = 2_000_000
+
+
 def check_timeout(timeout) -> float | None:
-    """Validate a ``timeout`` argument: None, or a number of seconds >= 0."""
+    """Validate a ``timeout`` argument: None, or a number of seconds from 0 to MAX_TIMEOUT."""
     if timeout is None:
         return None
-    if (type(timeout) is float or type(timeout) is int) and timeout >= 0:  # the usual case, checked cheaply
+    if (type(timeout) is float or type(timeout) is int) and 0 <= timeout <= MAX_TIMEOUT:  # the usual case
         return float(timeout)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
         raise TypeError(f"timeout must be None or a number of seconds, not {type(timeout).__name__}")
-    if timeout != timeout or timeout < 0:
-        raise ValueError(f"timeout must be None or >= 0 seconds, got {timeout!r}")
+    if not 0 <= timeout <= MAX_TIMEOUT:  # NaN too
+        raise ValueError(
+            f"timeout must be None (wait for ever) or 0 to {MAX_TIMEOUT:,} seconds, got {timeout!r}"
+        )
     return float(timeout)
 
 
@@ -89,6 +96,18 @@ def check_count(max_n) -> int:
     if max_n < 1:
         raise ValueError(f"max_n must be at least 1, got {max_n}")
     return max_n
+
+
+def as_batch(messages) -> list:
+    """The ``messages`` argument of send_many as a list."""
+    if type(messages) is list:
+        return messages
+    try:
+        return list(messages)
+    except TypeError:
+        raise TypeError(
+            f"send_many() takes an iterable of bytes-like messages, not {type(messages).__name__}"
+        ) from None
 
 
 class Deadline:
@@ -153,8 +172,9 @@ class Sender(Endpoint):
         The timeout covers the whole batch; on Timeout, its ``sent`` says how
         many went. Transports override this to move a batch in fewer calls.
         """
+        self._check_open("send_many")
         deadline = Deadline(timeout)
-        messages = list(messages)
+        messages = as_batch(messages)
         for message in messages:
             try:
                 size = memoryview(message).nbytes
@@ -191,15 +211,24 @@ class Receiver(Endpoint):
         """
         raise NotImplementedError
 
+    _deferred_error: ChannelError | None = None
+
     def recv_many(self, max_n: int, *, timeout: float | None = None) -> list:
         """Wait for one message as ``recv`` does, then take up to ``max_n`` in all
-        of those already there. Raises Timeout or Closed only when it has none."""
+        of those already there. Raises an error only when it has no message:
+        one met after the first (Corrupt, say) is raised by the next call."""
         check_count(max_n)
+        if self._deferred_error is not None:
+            error, self._deferred_error = self._deferred_error, None
+            raise error
         batch = [self.recv(timeout=timeout)]
         while len(batch) < max_n:
             try:
                 batch.append(self.recv(timeout=0))
             except (Timeout, Closed):
+                break
+            except ChannelError as e:  # the messages before it are delivered first
+                self._deferred_error = e
                 break
         return batch
 

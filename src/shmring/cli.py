@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from .channel import ChannelError
+
 
 def _bench(args) -> int:
     try:
@@ -97,4 +99,8 @@ def main(argv=None) -> int:
     info.add_argument("name", metavar="NAME")
     info.set_defaults(func=_info)
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (ChannelError, ValueError, OSError) as e:  # a name that is wrong or gone: say so, no traceback
+        print(f"python -m shmring {args.command}: {e}", file=sys.stderr)
+        return 2

@@ -103,3 +103,27 @@ def test_send_many_refuses_what_is_not_bytes(channel):
     tx, rx = channel
     with pytest.raises(TypeError):
         tx.send_many([b"ok", "text"])
+
+
+def test_send_many_cuts_arrays_by_their_bytes_not_their_items(channel):
+    # Item counts that happen to add up to the byte total (3 + 3 == 0 + 6)
+    # must not decide where one message ends.
+    import numpy as np
+
+    tx, rx = channel
+    empty_rows, shorts = np.zeros((3, 0), dtype=np.uint8), np.arange(3, dtype=np.uint16)
+    tx.send_many([b"first", empty_rows, shorts])
+    assert receive_all(rx, 3, 3) == [b"first", b"", shorts.tobytes()]
+
+
+def test_send_many_refuses_what_is_not_iterable(channel):
+    tx, _ = channel
+    with pytest.raises(TypeError, match="iterable"):
+        tx.send_many(5)
+
+
+def test_an_empty_batch_on_a_closed_sender_is_closed(channel):
+    tx, _ = channel
+    tx.close()
+    with pytest.raises(shmring.Closed):
+        tx.send_many([])

@@ -49,6 +49,15 @@ def test_a_stream_cut_in_a_frame_is_corrupt(stream_channel):
         rx.recv(timeout=WAIT)
 
 
+def test_recv_many_delivers_the_whole_messages_before_a_corrupt_one(stream_channel):
+    tx, rx = stream_channel
+    tx.send_many([b"a", b"b"])
+    write_raw(tx, struct.pack("<Q", rx.max_message_size + 1))
+    assert rx.recv_many(10, timeout=WAIT) == [b"a", b"b"]
+    with pytest.raises(shmring.Corrupt, match="max_message_size"):
+        rx.recv_many(10, timeout=WAIT)
+
+
 def test_a_stream_cut_in_a_header_is_corrupt(stream_channel):
     tx, rx = stream_channel
     write_raw(tx, b"\x05\x00\x00")

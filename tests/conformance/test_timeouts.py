@@ -88,3 +88,17 @@ def test_bad_timeouts_are_refused(channel, timeout, error):
     tx, rx = channel
     with pytest.raises(error):
         rx.recv(timeout=timeout)
+
+
+@pytest.mark.parametrize("timeout, error", [
+    (-1, ValueError), (float("nan"), ValueError), (float("inf"), ValueError), (1e12, ValueError), ("1", TypeError),
+])
+def test_every_call_refuses_a_bad_timeout_even_when_it_need_not_wait(channel, timeout, error):
+    tx, rx = channel
+    tx.send(b"waiting")
+    for call in (lambda: tx.send(b"x", timeout=timeout), lambda: tx.send_many([b"x"], timeout=timeout),
+                 lambda: rx.recv(timeout=timeout), lambda: rx.recv_into(bytearray(10), timeout=timeout),
+                 lambda: rx.recv_many(1, timeout=timeout)):
+        with pytest.raises(error, match="timeout"):
+            call()
+    assert rx.recv(timeout=5) == b"waiting"

@@ -31,9 +31,18 @@ def pack(messages: list):
         ) from None
     except BufferError as e:
         raise ValueError(f"send_many() needs C-contiguous buffers: {e}") from None
-    # len() of a numpy array or memoryview counts items, not bytes; C checks
-    # that the sizes add up, and send_many() counts bytes when they do not.
-    return data, array("Q", map(len, messages))
+    if set(map(type, messages)) <= _LEN_IS_SIZE:
+        return data, array("Q", map(len, messages))
+    # len() of a numpy array or memoryview counts items, not bytes: sizes that
+    # merely add up could still cut the batch in the wrong places.
+    return data, array("Q", map(_nbytes, messages))
+
+
+_LEN_IS_SIZE = frozenset({bytes, bytearray})
+
+
+def _nbytes(message) -> int:
+    return memoryview(message).nbytes
 
 
 def split(buffer, lens, n: int) -> list:

@@ -27,7 +27,7 @@ import weakref
 from multiprocessing.reduction import DupFd
 
 from .._buffers import message_view, writable_view
-from ..channel import ChannelError, MessageTooLarge, Receiver, Sender, Timeout
+from ..channel import ChannelError, MessageTooLarge, Receiver, Sender, Timeout, check_timeout
 from ..framing import FrameReader, FrameWriter
 from . import _open_ends
 
@@ -158,6 +158,8 @@ class StreamSender(_StreamEndpoint, Sender):
         return FrameWriter(fd, self.address)
 
     def send(self, data, *, timeout=None) -> None:
+        if timeout is not None:
+            check_timeout(timeout)
         payload = data if type(data) is bytes else message_view(data)
         if len(payload) > self.max_message_size:
             raise MessageTooLarge(
@@ -196,12 +198,16 @@ class StreamReceiver(_StreamEndpoint, Receiver):
         return FrameReader(fd, self.address, self.max_message_size, peer_seen=self._peer_seen)
 
     def recv(self, *, timeout=None) -> bytes:
+        if timeout is not None:
+            check_timeout(timeout)
         reader = self._framer
         if reader is None:
             reader = self._framer_for("recv", timeout)
         return reader.recv(timeout)
 
     def recv_into(self, buffer, *, timeout=None) -> int:
+        if timeout is not None:
+            check_timeout(timeout)
         target = writable_view(buffer)
         reader = self._framer
         if reader is None:

@@ -22,7 +22,6 @@ import os
 import re
 import secrets
 import time
-from array import array
 
 from .._core import ffi, lib
 from . import _batches, _open_ends
@@ -40,6 +39,8 @@ from ..channel import (
     Receiver,
     Sender,
     Timeout,
+    MAX_TIMEOUT,
+    as_batch,
     check_count,
     check_timeout,
 )
@@ -306,8 +307,9 @@ class ShmSender(_ShmEndpoint, Sender):
         how many went; a message over max_message_size fails the batch first."""
         if timeout is not None:
             check_timeout(timeout)
-        messages = messages if type(messages) is list else list(messages)
+        messages = as_batch(messages)
         if not messages:
+            self._check_open("send_many")
             return
         data, lens = _batches.pack(messages)
         h, send_many, sent = self._h, self._calls.send_many, self._sent
@@ -315,10 +317,6 @@ class ShmSender(_ShmEndpoint, Sender):
         rc = send_many(h, data_c, len(data), lens_c, len(lens), 0, sent)
         if rc == 0:
             return  # it all fitted
-        if rc == lib.SHMRING_EINVAL:  # sizes by len() were items, not bytes (numpy, memoryview)
-            lens = array("Q", (memoryview(m).nbytes for m in messages))
-            lens_c = ffi.from_buffer("uint64_t[]", lens)
-            sent[0] = 0
         done, offset = 0, 0
 
         def call(ns):  # each call goes on where the last stopped
@@ -327,7 +325,8 @@ class ShmSender(_ShmEndpoint, Sender):
             offset, done, sent[0] = offset + step, done + sent[0], 0
             return send_many(h, data_c + offset, len(data) - offset, lens_c + done, len(lens) - done, ns, sent)
 
-        rc = _call_in_slices(call, timeout)
+        if rc == _EAGAIN and timeout != 0:  # room for part of it, or none: wait for the rest
+            rc = _call_in_slices(call, timeout)
         done += sent[0]
         if rc == lib.SHMRING_ETOOBIG:
             self._raise_send(rc, "send_many", max(lens))
@@ -420,7 +419,8 @@ class ShmReceiver(_ShmEndpoint, Receiver):
         in the same C call (one tail update for the batch)."""
         if timeout is not None:
             check_timeout(timeout)
-        check_count(max_n)
+        # No more can be there than the ring holds: records take 8 bytes at least.
+        max_n = min(check_count(max_n), self.capacity // 8 if self._kind == _SPSC else self.capacity)
         if self._batch is None:
             self._batch = ffi.new("char[]", self._batch_len)
             self._batch_bytes = ffi.buffer(self._batch)
@@ -466,12 +466,6 @@ def _check_capacity(capacity) -> int:
     return capacity
 
 
-def _check_spin(spin_us) -> float:
-    if isinstance(spin_us, bool) or not isinstance(spin_us, (int, float)) or not spin_us >= 0:
-        raise ValueError(f"spin_us must be a number of microseconds >= 0, got {spin_us!r}")
-    return spin_us
-
-
 def _check_name(name: str) -> str:
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ValueError(
@@ -481,9 +475,11 @@ def _check_name(name: str) -> str:
     return name
 
 
-def _check_seconds(what: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ValueError(f"{what} must be a number of seconds >= 0, got {value!r}")
+def _check_duration(what: str, value, unit: str = "seconds", per_second: int = 1) -> float:
+    """A spin or claim time: a number from 0 to MAX_TIMEOUT seconds, in ``unit``."""
+    most = MAX_TIMEOUT * per_second
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= most:
+        raise ValueError(f"{what} must be a number of {unit} from 0 to {most:,}, got {value!r}")
     return float(value)
 
 
@@ -499,7 +495,7 @@ class _Shape:
     """What a new ring looks like, checked: mode and its sizes."""
 
     def __init__(self, mode, capacity, slots, slot_size):
-        if mode not in _MODES:
+        if not isinstance(mode, str) or mode not in _MODES:
             raise ValueError(f"mode must be 'spsc' (one sender, one receiver) or 'mpmc' (many of each), got {mode!r}")
         self.kind = _MODES[mode]
         if self.kind == _SPSC:
@@ -564,7 +560,8 @@ def pair(*, mode: str = "spsc", capacity: int | None = None, slots: int | None =
     either end to as many processes as you like.
     """
     shape = _Shape(mode, capacity, slots, slot_size)
-    spin_us, claim_timeout = _check_spin(spin_us), _check_seconds("claim_timeout", claim_timeout)
+    spin_us = _check_duration("spin_us", spin_us, "microseconds", 1_000_000)
+    claim_timeout = _check_duration("claim_timeout", claim_timeout)
     name = "shmr-" + secrets.token_hex(8)
     shape.create(name)
     try:
@@ -582,7 +579,8 @@ def open(name: str, direction: str, *, create: bool = False, mode: str = "spsc",
     """Open one end of the named ring ``name`` ("w": Sender, "r": Receiver)."""
     _check_name(name)
     shape = _Shape(mode, capacity, slots, slot_size)
-    spin_us, claim_timeout = _check_spin(spin_us), _check_seconds("claim_timeout", claim_timeout)
+    spin_us = _check_duration("spin_us", spin_us, "microseconds", 1_000_000)
+    claim_timeout = _check_duration("claim_timeout", claim_timeout)
     role = {"w": _SENDER, "r": _RECEIVER}.get(direction)
     if role is None:
         raise ValueError(f"the second argument must be 'w' (send) or 'r' (receive), got {direction!r}")
