@@ -34,18 +34,9 @@ static bool holder_alive(shmring_holder *h) {
         return false;
     if (copies == CLAIMING)
         return shmring_process_alive(pid_of(w), 0);
+    /* relaxed: ordered by the acquire load of pid_copies above */
     uint64_t start = atomic_load_explicit(&h->start_time, memory_order_relaxed);
     return shmring_process_alive(pid_of(w), start);
-}
-
-/* Any copy at all, without asking the OS (cheap). */
-static bool end_has_copies(shmring_end *end) {
-    for (uint32_t i = 0; i < SHMRING_MAX_HOLDERS; i++) {
-        /* acquire: pairs with the release in add_own_copy/drop_copy */
-        if (copies_of(atomic_load_explicit(&end->holders[i].pid_copies, memory_order_acquire)))
-            return true;
-    }
-    return false;
 }
 
 static bool end_has_live_holder(shmring_end *end) {
@@ -73,6 +64,7 @@ static bool claim_entry(shmring_holder *h, uint64_t seen, uint32_t pid, uint64_t
     if (!atomic_compare_exchange_strong_explicit(&h->pid_copies, &seen, entry(pid, CLAIMING),
                                                  memory_order_acq_rel, memory_order_relaxed))
         return false;
+    /* relaxed: published by the release store of pid_copies below */
     atomic_store_explicit(&h->start_time, start, memory_order_relaxed);
     /* release: pairs with holder_alive()'s acquire; start_time is visible first */
     atomic_store_explicit(&h->pid_copies, entry(pid, 1), memory_order_release);
@@ -85,7 +77,9 @@ static int add_own_copy(shmring_end *end, uint32_t *index) {
     uint64_t start = shmring_self_start_time();
     for (uint32_t i = 0; i < SHMRING_MAX_HOLDERS; i++) {
         shmring_holder *h = &end->holders[i];
+        /* acquire: pairs with claim_entry()'s release (an entry fully published) */
         uint64_t w = atomic_load_explicit(&h->pid_copies, memory_order_acquire);
+        /* start_time relaxed: ordered by the acquire load of pid_copies */
         while (pid_of(w) == pid && copies_of(w) != 0 && copies_of(w) < CLAIMING - 1 &&
                atomic_load_explicit(&h->start_time, memory_order_relaxed) == start) {
             /* release: our copy is visible before anything we do with the end */
@@ -98,6 +92,7 @@ static int add_own_copy(shmring_end *end, uint32_t *index) {
     }
     for (uint32_t i = 0; i < SHMRING_MAX_HOLDERS; i++) {
         shmring_holder *h = &end->holders[i];
+        /* acquire: pairs with drop_copy()'s release that freed the entry */
         uint64_t w = atomic_load_explicit(&h->pid_copies, memory_order_acquire);
         if (copies_of(w) == 0 && claim_entry(h, w, pid, start)) {
             *index = i;
@@ -107,6 +102,7 @@ static int add_own_copy(shmring_end *end, uint32_t *index) {
     /* Table full: take over an entry whose process died. */
     for (uint32_t i = 0; i < SHMRING_MAX_HOLDERS; i++) {
         shmring_holder *h = &end->holders[i];
+        /* acquire: pairs with claim_entry()'s release; the CAS re-checks it */
         uint64_t w = atomic_load_explicit(&h->pid_copies, memory_order_acquire);
         if (!holder_alive(h) && claim_entry(h, w, pid, start)) {
             *index = i;
@@ -121,9 +117,11 @@ static bool drop_copy(shmring_end *end, uint32_t index, uint32_t pid, uint64_t s
     if (index >= SHMRING_MAX_HOLDERS)
         return false;
     shmring_holder *h = &end->holders[index];
+    /* acquire: pairs with the release of whoever last changed the entry */
     uint64_t w = atomic_load_explicit(&h->pid_copies, memory_order_acquire);
     for (;;) {
         uint32_t c = copies_of(w);
+        /* start_time relaxed: ordered by the acquire load (or CAS) of pid_copies */
         if (pid_of(w) != pid || c == 0 || c == CLAIMING ||
             atomic_load_explicit(&h->start_time, memory_order_relaxed) != start)
             return false; /* reclaimed after its process died: the copy went with it */
@@ -133,6 +131,11 @@ static bool drop_copy(shmring_end *end, uint32_t index, uint32_t pid, uint64_t s
                                                   memory_order_acquire))
             return true;
     }
+}
+
+/* Remove this handle's own copy from its end. */
+static bool drop_own_copy(shmring_ring *r) {
+    return drop_copy(&r->hdr->ends[r->role], r->holder, shmring_self_pid(), shmring_self_start_time());
 }
 
 void shmring_wake_everyone(shmring_header *hdr) {
@@ -147,6 +150,7 @@ void shmring_wake_everyone(shmring_header *hdr) {
  * transition (2 means: unlink now), 0 if someone else did. */
 static uint32_t mark_closed(shmring_header *hdr, int role) {
     shmring_end *end = &hdr->ends[role];
+    /* acquire: pairs with another closer's acq_rel CAS below */
     uint32_t st = atomic_load_explicit(&end->state, memory_order_acquire);
     while (st != SHMRING_END_CLOSED) {
         /* acq_rel: pairs with the acquire load in shmring_peer_status() */
@@ -169,7 +173,7 @@ static int join_open_end(shmring_ring *r, shmring_end *end) {
         return rc;
     /* acquire: pairs with mark_closed(); our copy is counted before we look */
     if (atomic_load_explicit(&end->state, memory_order_acquire) != SHMRING_END_OPEN) {
-        drop_copy(end, r->holder, shmring_self_pid(), shmring_self_start_time());
+        drop_own_copy(r);
         return SHMRING_EENDCLOSED;
     }
     return SHMRING_OK;
@@ -201,7 +205,7 @@ int shmring_end_open(shmring_ring *r) {
         if (atomic_compare_exchange_strong_explicit(&end->state, &st, SHMRING_END_OPEN,
                                                     memory_order_acq_rel, memory_order_acquire))
             return SHMRING_OK;
-        drop_copy(end, r->holder, shmring_self_pid(), shmring_self_start_time());
+        drop_own_copy(r);
     }
 }
 
@@ -210,6 +214,7 @@ int shmring_end_export(shmring_ring *r, shmring_origin *origin) {
     uint32_t pid = shmring_self_pid();
     uint64_t start = shmring_self_start_time();
     shmring_holder *h = &end->holders[r->holder];
+    /* acquire: pairs with the release of whoever last changed our entry */
     uint64_t w = atomic_load_explicit(&h->pid_copies, memory_order_acquire);
     for (;;) {
         uint32_t c = copies_of(w);
@@ -237,7 +242,7 @@ int shmring_end_import(shmring_ring *r, const shmring_origin *origin) {
     drop_copy(end, origin->holder, origin->pid, origin->start_time);
     /* acquire: pairs with mark_closed() */
     if (atomic_load_explicit(&end->state, memory_order_acquire) != SHMRING_END_OPEN) {
-        drop_copy(end, r->holder, shmring_self_pid(), shmring_self_start_time());
+        drop_own_copy(r);
         return SHMRING_EENDCLOSED; /* the exporter died before we arrived */
     }
     return SHMRING_OK;
@@ -246,14 +251,15 @@ int shmring_end_import(shmring_ring *r, const shmring_origin *origin) {
 bool shmring_end_release(shmring_ring *r) {
     shmring_header *hdr = r->hdr;
     shmring_end *end = &hdr->ends[r->role];
-    drop_copy(end, r->holder, shmring_self_pid(), shmring_self_start_time());
+    drop_own_copy(r);
     /* Copies of processes that died without closing (a forked child that
      * exited, say) do not keep the end open. */
-    if (end_has_copies(end) && end_has_live_holder(end))
+    if (end_has_live_holder(end)) /* an entry without copies is not alive: no syscall */
         return false;
     uint32_t closed = mark_closed(hdr, r->role);
     /* The peer may have died unseen: then we close its end too. */
     shmring_end *peer = shmring_peer_end(r);
+    /* acquire: pairs with mark_closed() by the peer's last closer */
     if (closed == 1 && atomic_load_explicit(&peer->state, memory_order_acquire) == SHMRING_END_OPEN &&
         !end_has_live_holder(peer))
         closed = mark_closed(hdr, 1 - r->role);

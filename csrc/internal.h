@@ -199,6 +199,15 @@ static inline bool shmring_is_closed(const shmring_ring *r) {
     return atomic_load_explicit(&r->closed, memory_order_relaxed) != 0;
 }
 
+/* What every receive checks first: an open receiver handle of this kind. */
+static inline int shmring_check_recv(const shmring_ring *r, int kind) {
+    if (shmring_is_closed(r))
+        return SHMRING_ECLOSED;
+    if (r->role != SHMRING_ROLE_RECEIVER || r->kind != kind)
+        return SHMRING_EINVAL;
+    return SHMRING_OK;
+}
+
 /* What every send checks first: an open sender handle of this kind, a
  * message that fits, a receiver that has not closed for good. */
 static inline int shmring_check_send(const shmring_ring *r, int kind, size_t len) {

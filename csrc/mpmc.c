@@ -147,6 +147,7 @@ static int scan(shmring_ring *r, _Atomic uint64_t *counter, int (*classify)(uint
     for (uint32_t stale = 0;;) {
         if (steps_left-- == 0)
             return SHMRING_ECORRUPT;
+        /* acquire: see above (the slot's last release) */
         uint64_t w = atomic_load_explicit(&slot_at(r, pos)->state, memory_order_acquire);
         uint64_t lap = lap_of_pos(r, pos);
         *pos_out = pos;
@@ -157,6 +158,7 @@ static int scan(shmring_ring *r, _Atomic uint64_t *counter, int (*classify)(uint
         if (found != SCAN_PASS)
             return found;
         advance(counter, pos);
+        /* relaxed: a hint, like the first load */
         uint64_t next = atomic_load_explicit(counter, memory_order_relaxed);
         if (next == pos && ++stale > 1000)
             return SHMRING_ECORRUPT; /* the counter will not move: not a ring we know */
@@ -164,16 +166,23 @@ static int scan(shmring_ring *r, _Atomic uint64_t *counter, int (*classify)(uint
     }
 }
 
+/* shmring_block()'s question, for either side: 1 if a slot is there for us
+ * (or one a dead process held was just taken back), 0 if not yet, < 0 on
+ * error. */
+static int ready_at(shmring_ring *r, _Atomic uint64_t *counter, int (*classify)(uint64_t, uint64_t)) {
+    uint64_t pos, w;
+    int rc = scan(r, counter, classify, &pos, &w);
+    if (rc != SCAN_FULL)
+        return rc;
+    return recover_if_abandoned(r, slot_at(r, pos), w);
+}
+
 static int scan_for_write(shmring_ring *r, uint64_t *pos, uint64_t *state) {
     return scan(r, &r->hdr->head.pos, classify_for_write, pos, state);
 }
 
 static int ready_to_send(shmring_ring *r) {
-    uint64_t pos, w;
-    int rc = scan_for_write(r, &pos, &w);
-    if (rc != SCAN_FULL)
-        return rc;
-    return recover_if_abandoned(r, slot_at(r, pos), w);
+    return ready_at(r, &r->hdr->head.pos, classify_for_write);
 }
 
 int shmring_mpmc_send(shmring_ring *r, const void *data, size_t len, int64_t timeout_ns) {
@@ -225,11 +234,7 @@ static int scan_for_read(shmring_ring *r, uint64_t *pos, uint64_t *state) {
 }
 
 static int ready_to_recv(shmring_ring *r) {
-    uint64_t pos, w;
-    int rc = scan_for_read(r, &pos, &w);
-    if (rc != SCAN_FULL)
-        return rc;
-    return recover_if_abandoned(r, slot_at(r, pos), w);
+    return ready_at(r, &r->hdr->tail.pos, classify_for_read);
 }
 
 /* Claim the next message: 1 with its slot, lap and checked length, 0 if
@@ -276,10 +281,9 @@ static int claim_for_read(shmring_ring *r, size_t cap, shmring_slot **out, uint6
 }
 
 int64_t shmring_mpmc_recv(shmring_ring *r, void *buf, size_t cap, int64_t timeout_ns) {
-    if (shmring_is_closed(r))
-        return SHMRING_ECLOSED;
-    if (r->role != SHMRING_ROLE_RECEIVER || r->kind != SHMRING_KIND_MPMC)
-        return SHMRING_EINVAL;
+    int checked = shmring_check_recv(r, SHMRING_KIND_MPMC);
+    if (checked != SHMRING_OK)
+        return checked;
     shmring_slot *slot;
     uint64_t lap;
     uint32_t len;

@@ -96,6 +96,7 @@ uint64_t shmring_self_start_time(void) {
         /* release: publishes cached_start before the pid that names it */
         atomic_store_explicit(&cached_pid, pid, memory_order_release);
     }
+    /* relaxed: ordered by the acquire load of cached_pid above (or our own store) */
     return atomic_load_explicit(&cached_start, memory_order_relaxed);
 }
 

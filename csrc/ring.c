@@ -113,6 +113,8 @@ int shmring_mpmc_create(const char *name, uint64_t slots, uint64_t slot_size) {
     return rc != SHMRING_OK ? rc : create_segment(name, &g);
 }
 
+/* relaxed: ordered after check_header()'s acquire load of magic, which pairs
+ * with the creator's release store of it */
 #define LOAD(field) atomic_load_explicit(&id->field, memory_order_relaxed)
 
 /* Validate the header against the object's real size; fill r's geometry.
@@ -277,14 +279,18 @@ int shmring_inspect(const char *name, shmring_info *out) {
     out->created_unix_ns = LOAD(created_unix_ns);
     out->creator_alive = shmring_process_alive(out->creator_pid, LOAD(creator_start));
     /* acquire, both: a snapshot for display; checked like any other read */
+    /* acquire, both: pair with the release stores of each side; a snapshot
+     * for a report, checked before it is used */
     uint64_t head = atomic_load_explicit(&hdr->head.pos, memory_order_acquire);
     uint64_t tail = atomic_load_explicit(&hdr->tail.pos, memory_order_acquire);
     uint64_t used = head >= tail && head - tail <= r->capacity ? head - tail : 0;
     out->used_bytes = r->kind == SHMRING_KIND_SPSC ? used : used * r->max_message; /* MPMC: at most */
     out->slot_stride = r->slot_stride;
+    /* relaxed: counters for a report; nothing is read through them */
     out->recovered_writes = atomic_load_explicit(&hdr->stats.recovered_writes, memory_order_relaxed);
     out->recovered_reads = atomic_load_explicit(&hdr->stats.recovered_reads, memory_order_relaxed);
     for (int role = 0; role < 2; role++) {
+        /* acquire: pairs with mark_closed()'s acq_rel CAS */
         out->end_state[role] = atomic_load_explicit(&hdr->ends[role].state, memory_order_acquire);
         out->live_holders[role] = shmring_end_live_holders(&hdr->ends[role]);
     }

@@ -233,10 +233,9 @@ static int next_record(shmring_ring *r, found_record *out) {
 /* The next record, waiting for one if the ring is empty. Messages sent
  * before the sender closed are still delivered; then SHMRING_ECLOSED. */
 static int wait_record(shmring_ring *r, found_record *out, int64_t timeout_ns) {
-    if (shmring_is_closed(r))
-        return SHMRING_ECLOSED;
-    if (r->role != SHMRING_ROLE_RECEIVER || r->kind != SHMRING_KIND_SPSC)
-        return SHMRING_EINVAL;
+    int checked = shmring_check_recv(r, SHMRING_KIND_SPSC);
+    if (checked != SHMRING_OK)
+        return checked;
     int rc = next_record(r, out);
     if (rc != 0)
         return rc < 0 ? rc : SHMRING_OK;
