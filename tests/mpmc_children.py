@@ -1,6 +1,5 @@
 """What the child processes of tests/test_shm_mpmc.py do (importable under spawn)."""
 
-import os
 import signal
 import struct
 from array import array
@@ -63,16 +62,6 @@ def send_forever(tx, producer: int, ready) -> None:
     while True:
         tx.send(message(producer, seq, 48))
         seq += 1
-
-
-def receive_forever(rx, ready) -> None:
-    ready.set()
-    while True:
-        rx.recv()
-
-
-def my_pid() -> int:
-    return os.getpid()
 
 
 def receive_and_record(rx, seen, count, ready) -> None:

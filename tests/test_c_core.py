@@ -35,36 +35,47 @@ def compile_c(cmd: list[str]) -> None:
     assert built.returncode == 0, f"{' '.join(cmd)}\n{built.stderr}"
 
 
-def compile_stress(compiler: str, flags: list[str], out: Path) -> Path:
+def compile_program(source: Path, compiler: str, flags: list[str], out: Path, one_mapping: bool = False) -> Path:
+    """A stress program and the core. one_mapping: both (or all) handles on one
+    mapping, so TSan sees every thread's accesses (tests/c/shared_mapping.c)."""
     cc = find_compiler(compiler)
-    compile_c([cc, *WARNINGS, *flags, "-I", str(CSRC), *map(str, CORE_SOURCES), str(STRESS), "-o", str(out), "-lpthread"])
-    return out
-
-
-def compile_stress_on_one_mapping(flags: list[str], out: Path) -> Path:
-    """spsc_stress.c with both handles on one mapping (see tests/c/shared_mapping.c)."""
-    cc = find_compiler("clang")
-    stress_object = out.with_suffix(".o")
-    compile_c([cc, *WARNINGS, *flags, "-I", str(CSRC), "-Dshmring_open=stress_open", "-c", str(STRESS), "-o", str(stress_object)])
-    compile_c([cc, *WARNINGS, *flags, "-I", str(CSRC), *map(str, CORE_SOURCES), str(SHARED_MAPPING), str(stress_object),
+    extra = [str(SHARED_MAPPING)] if one_mapping else []
+    renamed = ["-Dshmring_open=stress_open"] if one_mapping else []
+    obj = out.with_suffix(".o")
+    compile_c([cc, *WARNINGS, *flags, "-I", str(CSRC), *renamed, "-c", str(source), "-o", str(obj)])
+    compile_c([cc, *WARNINGS, *flags, "-I", str(CSRC), *map(str, CORE_SOURCES), *extra, str(obj),
                "-o", str(out), "-lpthread"])
     return out
 
 
-def run_stress(program: Path, messages: int = 200_000, capacity: int = 1024, env=None):
+def run_program(program: Path, args: list, expect: str, timeout: float, env=None):
+    """Run a stress program on a fresh name (its first argument) and check it
+    said `expect` and unlinked the name."""
     name = h.unique_name()
-    cmd = [str(program), name, str(messages), str(capacity)]
+    cmd = [str(program), name, *map(str, args)]
     try:
-        run = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})})
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
         if "unexpected memory mapping" in run.stderr:  # TSan and a kernel with high ASLR entropy
             cmd = ["setarch", platform.machine(), "-R", *cmd]
-            run = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})})
+            run = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
         assert run.returncode == 0, f"{' '.join(cmd)} exited {run.returncode}\n{run.stdout}\n{run.stderr}"
-        assert run.stdout.startswith(f"ok: {messages} messages"), run.stdout
-        assert not h.segment_exists(name), "both ends closed, yet the name was not unlinked"
+        assert run.stdout.startswith(expect), run.stdout
+        assert not h.segment_exists(name), "every end closed, yet the name was not unlinked"
         return run
     finally:
         shmring.unlink(f"shm://{name}")
+
+
+def compile_stress(compiler: str, flags: list[str], out: Path) -> Path:
+    return compile_program(STRESS, compiler, flags, out)
+
+
+def compile_stress_on_one_mapping(flags: list[str], out: Path) -> Path:
+    return compile_program(STRESS, "clang", flags, out, one_mapping=True)
+
+
+def run_stress(program: Path, messages: int = 200_000, capacity: int = 1024, env=None):
+    return run_program(program, [messages, capacity], f"ok: {messages} messages", 120, env)
 
 
 @pytest.mark.timeout(300)
@@ -101,9 +112,7 @@ def test_stress_optimised_build(tmp_path, capacity):
 @pytest.mark.parametrize("source", CORE_SOURCES, ids=lambda p: p.name)
 def test_core_source_compiles_without_warnings(tmp_path, compiler, source):
     # -O2: some warnings (maybe-uninitialized, for one) need the optimiser's analysis.
-    cmd = [find_compiler(compiler), *WARNINGS, "-O2", "-I", str(CSRC), "-c", str(source), "-o", str(tmp_path / "x.o")]
-    built = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert built.returncode == 0, f"{' '.join(cmd)}\n{built.stderr}"
+    compile_c([find_compiler(compiler), *WARNINGS, "-O2", "-I", str(CSRC), "-c", str(source), "-o", str(tmp_path / "x.o")])
 
 
 # ---- MPMC: 4 producer and 4 consumer threads on one ring ---------------------------
@@ -112,30 +121,11 @@ MPMC_STRESS = ROOT / "tests" / "c" / "mpmc_stress.c"
 
 
 def compile_mpmc_stress(compiler: str, flags: list[str], out: Path, one_mapping: bool) -> Path:
-    cc = find_compiler(compiler)
-    extra = [str(SHARED_MAPPING)] if one_mapping else []
-    renamed = ["-Dshmring_open=stress_open"] if one_mapping else []
-    obj = out.with_suffix(".o")
-    compile_c([cc, *WARNINGS, *flags, "-I", str(CSRC), *renamed, "-c", str(MPMC_STRESS), "-o", str(obj)])
-    compile_c([cc, *WARNINGS, *flags, "-I", str(CSRC), *map(str, CORE_SOURCES), *extra, str(obj),
-               "-o", str(out), "-lpthread"])
-    return out
+    return compile_program(MPMC_STRESS, compiler, flags, out, one_mapping)
 
 
 def run_mpmc_stress(program: Path, per_producer: int, slots: int, slot_size: int, env=None):
-    name = h.unique_name()
-    cmd = [str(program), name, "4", "4", str(per_producer), str(slots), str(slot_size)]
-    try:
-        run = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env={**os.environ, **(env or {})})
-        if "unexpected memory mapping" in run.stderr:
-            cmd = ["setarch", platform.machine(), "-R", *cmd]
-            run = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env={**os.environ, **(env or {})})
-        assert run.returncode == 0, f"{' '.join(cmd)} exited {run.returncode}\n{run.stdout}\n{run.stderr}"
-        assert run.stdout.startswith("ok: 4 producers"), run.stdout
-        assert not h.segment_exists(name), "every end closed, yet the name was not unlinked"
-        return run
-    finally:
-        shmring.unlink(f"shm://{name}")
+    return run_program(program, [4, 4, per_producer, slots, slot_size], "ok: 4 producers", 240, env)
 
 
 @pytest.mark.timeout(300)

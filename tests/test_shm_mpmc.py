@@ -26,7 +26,7 @@ FORK = mp.get_context("fork")
 # (docs/FORMAT.md): holder tables of each end, then the slots.
 SENDER_HOLDERS = 1024 + 16
 RECEIVER_HOLDERS = 2048 + 16
-RECOVERED_WRITES, RECOVERED_READS = 768, 776
+RECOVERED_WRITES = 768
 SLOT_WRITING, SLOT_READING = 1, 4
 
 
@@ -150,8 +150,7 @@ def test_a_message_one_byte_over_the_slot_size_is_refused():
 
 def start_holder(ctx, end):
     ready = ctx.Event()
-    p = ctx.Process(target=kids.hold_then_die, args=(end, ready))
-    p.start()
+    p = h.start(ctx, kids.hold_then_die, end, ready)  # daemon: a failed test cannot leave it running
     assert ready.wait(30)
     return p
 
@@ -216,8 +215,7 @@ def test_senders_killed_at_random_moments_never_wedge_or_corrupt_the_ring():
         seen = set()
         for victim in range(8):
             ready = FORK.Event()
-            child = FORK.Process(target=kids.send_forever, args=(tx, victim, ready))
-            child.start()
+            child = h.start(FORK, kids.send_forever, tx, victim, ready)
             assert ready.wait(30)
             for _ in range(50 + victim * 37):  # let it run into a full ring, then kill it mid-stream
                 producer, seq = kids.check(rx.recv(timeout=10))
@@ -248,8 +246,7 @@ def test_receivers_killed_at_random_moments_lose_at_most_their_message_each():
         sent = 0
         for victim in range(kills):
             seen, count, ready = FORK.Array("Q", total, lock=False), FORK.Value("i", 0, lock=False), FORK.Event()
-            child = FORK.Process(target=kids.receive_and_record, args=(rx, seen, count, ready))
-            child.start()
+            child = h.start(FORK, kids.receive_and_record, rx, seen, count, ready)
             assert ready.wait(30)
             for _ in range(300 + 97 * victim):  # keep it busy, then kill it mid-stream
                 tx.send(kids.message(0, sent, 48), timeout=10)

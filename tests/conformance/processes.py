@@ -10,6 +10,8 @@ import time
 def wait_until_blocked(pid: int, timeout: float = 10.0) -> None:
     """Return once process ``pid`` sleeps in a system call (Linux: state S in /proc).
 
+    ``pid`` may also be a thread's native id (``threading.get_native_id()``).
+
     Called after the child set an Event just before its blocking call, this
     makes a signal land while the call waits, not before it. Elsewhere it
     returns at once: the signal may then land a moment early, which the tests

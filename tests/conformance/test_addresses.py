@@ -13,6 +13,7 @@ import pytest
 
 import shmring
 from tests.conformance.children import WAIT
+from tests.conformance.processes import wait_until_blocked
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -130,11 +131,16 @@ def test_a_fifo_reader_waits_for_its_first_writer_then_sees_it_close(workdir):
     with shmring.open(address, "r", create=True) as rx:
         with pytest.raises(shmring.Timeout):  # no writer yet: not Closed
             rx.recv(timeout=0.1)
-        writer = threading.Timer(0.1, lambda: shmring.open(address, "w").close())
+        writer = threading.Thread(target=open_and_close_when_blocked, args=(threading.get_native_id(), address))
         writer.start()
         with pytest.raises(shmring.Closed):  # a writer came and went without a message
             rx.recv(timeout=WAIT)
-        writer.join()
+        writer.join(WAIT)
+
+
+def open_and_close_when_blocked(reader: int, address: str) -> None:
+    wait_until_blocked(reader)  # the reader waits inside recv()
+    shmring.open(address, "w").close()
 
 
 @pytest.mark.parametrize("scheme", FILE_SCHEMES)

@@ -10,6 +10,7 @@ import pytest
 import shmring
 from tests.conformance.children import WAIT, message, seq_of
 from tests.conformance.filling import SIZE, fill
+from tests.conformance.processes import wait_until_blocked
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -77,10 +78,15 @@ def send_until_timeout(tx, sent: int, timeout: float, within) -> int:
 
 def test_timeout_none_waits_until_a_message_comes(channel):
     tx, rx = channel
-    sender = threading.Timer(0.1, tx.send, args=(b"late",))
+    sender = threading.Thread(target=send_when_blocked, args=(threading.get_native_id(), tx, b"late"))
     sender.start()
     assert rx.recv(timeout=None) == b"late"
-    sender.join()
+    sender.join(WAIT)
+
+
+def send_when_blocked(receiver: int, tx, message: bytes) -> None:
+    wait_until_blocked(receiver)  # the receiving thread waits inside recv()
+    tx.send(message)
 
 
 @pytest.mark.parametrize("timeout, error", [(-1, ValueError), (float("nan"), ValueError), ("1", TypeError)])

@@ -12,6 +12,7 @@ import statistics
 from .contenders import C_FLOOR, PIPES, SHM, SHM_PARKED
 from .scaling import CONFIGS, SIZES
 from .stats import spread
+from .workloads import BATCH
 
 NAME_WIDTH = 34
 
@@ -143,7 +144,7 @@ def table(results: dict) -> str:
         lines += rate_table(results, summary, f"throughput_{size}",
                             f"One way, {size_label(size)} messages: one send per message, {recv} where offered")
     lines += rate_table(results, summary, f"batches_{plan['batch_size']}",
-                        f"One way, {size_label(plan['batch_size'])} messages, 256 per send_many / recv_many",
+                        f"One way, {size_label(plan['batch_size'])} messages, {BATCH} per send_many / recv_many",
                         every_row=False)
     lines += footer(results)
     lines += ["", *ratios(results, summary)]
@@ -174,7 +175,7 @@ def ratios(results: dict, summary: dict) -> list[str]:
     one, many = shm.get("throughput_64_msg_s"), shm.get(f"batches_{plan['batch_size']}_msg_s")
     if one and many:
         out.append(f"shm 64 B throughput: {one / 1e6:.2f} M msg/s one per call, {many / 1e6:.2f} M msg/s "
-                   "256 per send_many/recv_many")
+                   f"{BATCH} per send_many/recv_many")
     big = shm.get(f"throughput_{1 << 20}_bytes_s")
     if big:
         out.append(f"shm 1 MiB throughput: {big / 1e9:.1f} GB/s (recv_into)")

@@ -23,6 +23,7 @@ from ..transports import shm
 CONFIGS = ((1, 1), (2, 2), (4, 4))
 SIZES = (64, 256)
 SLOTS = 4096
+WAIT = 60  # seconds a child may take to start, or a producer to finish, before the run fails
 
 
 @dataclass
@@ -125,22 +126,37 @@ def measure(queue: Queue, producers: int, consumers: int, size: int, total: int)
     if queue.ends_by_closing:
         tx.close()  # the children hold their own copies
         rx.close()
-    for _ in procs:
-        ready.acquire(timeout=60)
+    finished = False
+    try:
+        rate = _timed_run(queue, procs[:producers], procs[producers:], ready, go, counts, tx, share)
+        finished = True
+        return rate
+    finally:
+        for p in procs:  # no child outlives its measurement; after a failure, none is waited for
+            p.join(WAIT if finished else 0)
+            if p.is_alive():
+                p.kill()
+                p.join()
+
+
+def _timed_run(queue: Queue, producers: list, consumers: list, ready, go, counts, tx, share: int) -> float:
+    for _ in producers + consumers:
+        if not ready.acquire(timeout=WAIT):
+            raise AssertionError(f"{queue.name}: a child did not start within {WAIT} s")
     t0 = time.perf_counter()
     go.set()
-    for p in procs[:producers]:
-        p.join()
+    for p in producers:
+        p.join(WAIT)
+        if p.is_alive():
+            raise AssertionError(f"{queue.name}: a producer did not finish within {WAIT} s")
     if not queue.ends_by_closing:
-        for _ in range(consumers):
+        for _ in consumers:
             tx.put(b"")
-    reports = [counts.get(timeout=120) for _ in range(consumers)]
+    reports = [counts.get(timeout=2 * WAIT) for _ in consumers]
     elapsed = time.perf_counter() - t0
-    for p in procs[producers:]:
-        p.join()
     received, good = map(sum, zip(*reports))
-    if received != share * producers or good != received:
-        raise AssertionError(f"{queue.name}: {received} of {share * producers} messages arrived, {good} intact")
+    if received != share * len(producers) or good != received:
+        raise AssertionError(f"{queue.name}: {received} of {share * len(producers)} messages arrived, {good} intact")
     return received / elapsed
 
 
