@@ -98,6 +98,13 @@ def check_count(max_n) -> int:
     return max_n
 
 
+def check_direction(direction) -> str:
+    """Validate the direction argument of open(): "w" (a Sender) or "r" (a Receiver)."""
+    if not isinstance(direction, str) or direction not in ("r", "w"):
+        raise ValueError(f"the second argument must be 'w' (send) or 'r' (receive), got {direction!r}")
+    return direction
+
+
 def as_batch(messages) -> list:
     """The ``messages`` argument of send_many as a list."""
     if type(messages) is list:
@@ -124,6 +131,16 @@ class Deadline:
         if self.end is None:
             return None
         return max(0.0, self.end - time.monotonic())
+
+    def nap(self, interval: float) -> bool:
+        """Sleep ``interval`` seconds, or what is left if less, before polling
+        something the OS cannot wait for; False, without sleeping, once the
+        deadline has passed."""
+        left = self.remaining()
+        if left == 0:
+            return False
+        time.sleep(interval if left is None else min(interval, left))
+        return True
 
 
 class Endpoint:

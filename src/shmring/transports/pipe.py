@@ -33,9 +33,8 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import time
 
-from ..channel import Deadline, NotFound, Timeout, check_timeout
+from ..channel import Deadline, NotFound, Timeout, check_direction, check_timeout
 from ._paths import OwnedPath, absolute_path, already_exists, unlink_path
 from ._stream import DEFAULT_MAX_MESSAGE_SIZE, StreamReceiver, StreamSender, check_max_message_size
 
@@ -65,8 +64,7 @@ def open(path: str, direction: str, *, create: bool = False, max_message_size: i
     address = f"fifo://{path}"
     max_message_size = check_max_message_size(max_message_size)
     open_timeout = check_timeout(open_timeout)
-    if direction not in ("r", "w"):
-        raise ValueError(f"the second argument must be 'w' (send) or 'r' (receive), got {direction!r}")
+    check_direction(direction)
     owned = _make_fifo(address, path) if create else None
     try:
         if not create:
@@ -125,13 +123,11 @@ class _FifoWriterRendezvous:
             except OSError as e:
                 if e.errno != errno.ENXIO:  # ENXIO: no reader yet
                     raise
-            left = deadline.remaining()
-            if left == 0:
+            if not deadline.nap(READER_POLL_INTERVAL):
                 raise Timeout(
                     f"no reader has opened {self._address} yet; open its 'r' end first, or wait longer "
                     "(open_timeout= for open(), timeout= for the first send)"
                 )
-            time.sleep(READER_POLL_INTERVAL if left is None else min(READER_POLL_INTERVAL, left))
 
     def close(self) -> None:
         pass

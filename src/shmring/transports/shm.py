@@ -42,6 +42,7 @@ from ..channel import (
     MAX_TIMEOUT,
     as_batch,
     check_count,
+    check_direction,
     check_timeout,
 )
 
@@ -581,9 +582,7 @@ def open(name: str, direction: str, *, create: bool = False, mode: str = "spsc",
     shape = _Shape(mode, capacity, slots, slot_size)
     spin_us = _check_duration("spin_us", spin_us, "microseconds", 1_000_000)
     claim_timeout = _check_duration("claim_timeout", claim_timeout)
-    role = {"w": _SENDER, "r": _RECEIVER}.get(direction)
-    if role is None:
-        raise ValueError(f"the second argument must be 'w' (send) or 'r' (receive), got {direction!r}")
+    role = _SENDER if check_direction(direction) == "w" else _RECEIVER
     if create:
         shape.create(name)
     else:

@@ -35,9 +35,8 @@ import errno
 import os
 import socket as _socket
 import stat
-import time
 
-from ..channel import AlreadyExists, ChannelError, Deadline, NotFound, Timeout, check_timeout
+from ..channel import AlreadyExists, ChannelError, Deadline, NotFound, Timeout, check_direction, check_timeout
 from ._paths import OwnedPath, absolute_path, already_exists, unlink_path
 from ._stream import DEFAULT_MAX_MESSAGE_SIZE, StreamReceiver, StreamSender, check_max_message_size
 
@@ -90,11 +89,8 @@ def unlink_unix(path: str) -> None:
 
 
 def _endpoint(direction, address, max_message_size, *, listener=None, connect=None, open_timeout=None):
-    if direction not in ("r", "w"):
-        if listener is not None:
-            listener.close()
-        raise ValueError(f"the second argument must be 'w' (send) or 'r' (receive), got {direction!r}")
     try:
+        check_direction(direction)
         max_message_size = check_max_message_size(max_message_size)
         fd = None if listener is not None else _retry_refused(connect, address, check_timeout(open_timeout))
     except BaseException:
@@ -116,13 +112,11 @@ def _retry_refused(connect, address: str, timeout) -> int:
             return connect(deadline)
         except (ConnectionRefusedError, BlockingIOError, _socket.timeout):
             pass  # BlockingIOError: a unix listener's backlog is full
-        left = deadline.remaining()
-        if left == 0:
+        if not deadline.nap(RETRY_INTERVAL):
             raise NotFound(
                 f"nothing accepted a connection to {address} within {timeout} s; open it with create=True "
                 "first (a unix socket file left by a dead process refuses too: remove it with shmring.unlink)"
             )
-        time.sleep(RETRY_INTERVAL if left is None else min(RETRY_INTERVAL, left))
 
 
 def _connect_unix(address: str, path: str, deadline) -> int:
