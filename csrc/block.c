@@ -24,13 +24,13 @@
 static int spin(shmring_ring *r, const shmring_wait *w, int64_t until) {
     uint32_t pauses = 1;
     for (uint32_t i = 1;; i++) {
-        int rc = w->ready(r);
-        if (rc != 0)
-            return rc;
-        for (uint32_t p = 0; p < pauses; p++)
+        for (uint32_t p = 0; p < pauses; p++) /* first: the caller has just looked */
             shmring_cpu_relax();
         if (pauses < w->max_pauses)
             pauses *= 2;
+        int rc = w->ready(r);
+        if (rc != 0)
+            return rc;
         if ((i & 15) == 0 && shmring_now_ns() >= until)
             return 0;
     }

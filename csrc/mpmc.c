@@ -354,7 +354,8 @@ int64_t shmring_mpmc_recv_many(shmring_ring *r, void *buf, size_t cap, uint64_t 
         used += (size_t)got;
         if (n == max_n)
             break;
-        got = shmring_mpmc_recv(r, (unsigned char *)buf + used, cap - used, 0);
+        /* SHMRING_POLL: never waits, and the first call asked after the senders */
+        got = shmring_mpmc_recv(r, (unsigned char *)buf + used, cap - used, SHMRING_POLL);
     }
     return (int64_t)n;
 }
