@@ -211,6 +211,10 @@ static int next_record(shmring_ring *r, found_record *out) {
     }
     uint64_t off = tail & r->mask, skip = 0;
     shmring_record rec;
+    /* Plain copies: the sender wrote the record before its release store of
+     * head, which our acquire load saw, so an honest sender cannot race
+     * with them. A hostile one can; we copy each header once, then check
+     * the copy, never the shared bytes again. */
     memcpy(&rec, r->data + off, sizeof rec); /* off <= capacity - 8: tail is aligned */
     if (rec.type == SHMRING_RECORD_PADDING) {
         skip = r->capacity - off;
