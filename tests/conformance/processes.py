@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import sys
 import time
+from contextlib import contextmanager
+
+from tests.conformance.children import WAIT
 
 
 def wait_until_blocked(pid: int, timeout: float = 10.0) -> None:
@@ -30,3 +33,24 @@ def _state(pid: int) -> str:
     with open(f"/proc/{pid}/stat") as f:
         stat = f.read()
     return stat[stat.rindex(")") + 2]
+
+
+@contextmanager
+def running(ctx, target, *args, hand_over=()):
+    """A child process running ``target(*args)``. The parent's copies of the
+    ends in ``hand_over`` are closed once it has started (the child holds its
+    own); whatever happens, the child is gone at the end."""
+    child = ctx.Process(target=target, args=args)
+    child.start()
+    for end in hand_over:
+        end.close()
+    try:
+        yield child
+    finally:
+        child.kill()
+        child.join()
+
+
+def assert_exits_cleanly(child) -> None:
+    child.join(WAIT)
+    assert child.exitcode == 0

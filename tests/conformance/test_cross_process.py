@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import shmring
 from tests.conformance import children
 from tests.conformance.children import WAIT, digest, message
+from tests.conformance.processes import assert_exits_cleanly, running
 
 
 @pytest.mark.timeout(90)
@@ -19,20 +20,12 @@ def test_generated_sequences_arrive_whole_and_in_order_in_a_spawned_child(transp
     tx, rx = transport.make()
     ctx = mp.get_context("spawn")
     control, child_control = ctx.Pipe()
-    child = ctx.Process(target=children.digest_all, args=(rx, child_control))
-    child.start()
-    rx.close()
-    child_control.close()
-    try:
+    with running(ctx, children.digest_all, rx, child_control, hand_over=(rx, child_control)) as child:
         _check_sequences(tx, control)
         tx.close()
         control.send(("end",))
         assert control.recv() == "Closed"
-        child.join(WAIT)
-        assert child.exitcode == 0
-    finally:
-        child.kill()
-        child.join()
+        assert_exits_cleanly(child)
 
 
 def _check_sequences(tx, control):
@@ -62,22 +55,14 @@ def test_children_use_their_copies_after_the_parent_closed_its_own(transport, me
     # A forked child also inherits copies of the parent's ends (as with
     # multiprocessing.Pipe), so its input channel never closes while it runs:
     # it echoes a known number of messages.
-    child = ctx.Process(target=children.echo, args=(child_in, child_out, count))
-    child.start()
-    child_in.close()
-    child_out.close()
-    try:
+    with running(ctx, children.echo, child_in, child_out, count, hand_over=(child_in, child_out)) as child:
         messages = [message(i, (i * 997) % 2000) for i in range(count)]
         for m in messages:
             to_child.send(m, timeout=WAIT)
         assert [from_child.recv(timeout=WAIT) for _ in messages] == messages
         with pytest.raises(shmring.Closed):  # the child closed the last copy of child_out
             from_child.recv(timeout=WAIT)
-        child.join(WAIT)
-        assert child.exitcode == 0
-    finally:
-        child.kill()
-        child.join()
+        assert_exits_cleanly(child)
 
 
 @pytest.mark.timeout(60)
@@ -85,21 +70,14 @@ def test_the_receiver_gets_closed_when_the_last_copy_of_the_sender_closes(transp
     to_child, child_in = transport.make()
     child_out, from_child = transport.make()
     ctx = mp.get_context("spawn")
-    child = ctx.Process(target=children.echo, args=(child_in, child_out))  # echoes until Closed
-    child.start()
-    child_in.close()
-    child_out.close()
-    try:
+    # The child echoes until Closed.
+    with running(ctx, children.echo, child_in, child_out, hand_over=(child_in, child_out)) as child:
         to_child.send(b"ping", timeout=WAIT)
         assert from_child.recv(timeout=WAIT) == b"ping"
         to_child.close()  # the last copy: the child's recv gets Closed, so it closes child_out
         with pytest.raises(shmring.Closed):
             from_child.recv(timeout=WAIT)
-        child.join(WAIT)
-        assert child.exitcode == 0
-    finally:
-        child.kill()
-        child.join()
+        assert_exits_cleanly(child)
 
 
 @pytest.mark.timeout(60)
@@ -111,18 +89,11 @@ def test_a_message_a_child_sent_before_exiting_unclosed_arrives_whole(transport,
     size = min(tx.max_message_size, 1 << 20)
     ctx = mp.get_context(method)
     control, child_control = ctx.Pipe()
-    child = ctx.Process(target=children.send_then_exit_unclosed, args=(tx, size, child_control))
-    child.start()
-    tx.close()
-    child_control.close()
-    try:
+    with running(ctx, children.send_then_exit_unclosed, tx, size, child_control,
+                 hand_over=(tx, child_control)) as child:
         assert control.poll(WAIT)
         if control.recv() == "sent":
             assert rx.recv(timeout=WAIT) == message(0, size)
         with pytest.raises(shmring.Closed):
             rx.recv(timeout=WAIT)
-        child.join(WAIT)
-        assert child.exitcode == 0
-    finally:
-        child.kill()
-        child.join()
+        assert_exits_cleanly(child)

@@ -11,7 +11,7 @@ import pytest
 import shmring
 from tests.conformance import children
 from tests.conformance.children import WAIT, message, receive_all
-from tests.conformance.processes import wait_until_blocked
+from tests.conformance.processes import assert_exits_cleanly, running, wait_until_blocked
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -21,10 +21,7 @@ def test_ctrl_c_in_recv(transport):
     ctx = mp.get_context("spawn")
     ready = ctx.Event()
     report, child_report = ctx.Pipe()
-    child = ctx.Process(target=children.recv_through_ctrl_c, args=(rx, ready, child_report))
-    child.start()
-    rx.close()
-    try:
+    with running(ctx, children.recv_through_ctrl_c, rx, ready, child_report, hand_over=(rx,)) as child:
         assert ready.wait(WAIT)
         wait_until_blocked(child.pid)
         os.kill(child.pid, signal.SIGINT)
@@ -33,11 +30,7 @@ def test_ctrl_c_in_recv(transport):
         tx.send(b"after Ctrl-C", timeout=WAIT)
         assert report.poll(WAIT)
         assert report.recv() == b"after Ctrl-C"
-        child.join(WAIT)
-        assert child.exitcode == 0
-    finally:
-        child.kill()
-        child.join()
+        assert_exits_cleanly(child)
 
 
 def test_ctrl_c_in_send(transport):
@@ -46,10 +39,7 @@ def test_ctrl_c_in_send(transport):
     ready = ctx.Event()
     report, child_report = ctx.Pipe()
     size = 1000
-    child = ctx.Process(target=children.send_through_ctrl_c, args=(tx, ready, child_report, size))
-    child.start()
-    tx.close()
-    try:
+    with running(ctx, children.send_through_ctrl_c, tx, ready, child_report, size, hand_over=(tx,)) as child:
         assert ready.wait(WAIT)
         wait_until_blocked(child.pid)
         os.kill(child.pid, signal.SIGINT)
@@ -57,11 +47,7 @@ def test_ctrl_c_in_send(transport):
         what, returned = report.recv()
         assert what == "KeyboardInterrupt"
         received, ending = receive_all(rx)
-        child.join(WAIT)
-        assert child.exitcode == 0
-    finally:
-        child.kill()
-        child.join()
+        assert_exits_cleanly(child)
     assert isinstance(ending, shmring.Closed)
     assert received[-1] == b"after"
     # Every send that returned arrives. On a byte stream, a message whose first
