@@ -187,6 +187,39 @@ def test_close_is_idempotent(ring):
     assert tx.closed and rx.closed
 
 
+def test_an_endpoint_dropped_without_close_closes_at_once():
+    # send and recv are per-endpoint closures: they must not keep their
+    # endpoint alive in a reference cycle, or the drop waits for the GC.
+    tx, rx = shmring.pair("shm", capacity=1 << 16)
+    del rx
+    with pytest.raises(shmring.Closed):
+        tx.send(b"x", timeout=0)
+    tx.close()
+
+
+def test_send_and_recv_kept_after_their_endpoints_are_dropped_still_work():
+    tx, rx = shmring.pair("shm", capacity=1 << 16)
+    send, recv = tx.send, rx.recv
+    del tx, rx
+    send(b"still")
+    assert recv() == b"still"
+    with pytest.raises(shmring.Timeout):
+        recv(timeout=0)  # the slow paths work too
+    with pytest.raises(shmring.Timeout):
+        while True:
+            send(b"x" * 1000, timeout=0.001)
+    del recv  # the last reference to the receiving end: it closes
+    with pytest.raises(shmring.Closed):
+        send(b"x", timeout=0)
+
+
+def test_the_class_methods_behave_as_the_endpoint_functions(ring):
+    tx, rx = ring
+    type(tx).send(tx, b"via the class")
+    assert type(rx).recv(rx, timeout=1) == b"via the class"
+    assert "Send one message" in tx.send.__doc__ and "Receive the next" in rx.recv.__doc__
+
+
 def test_repr_shows_the_address_and_state(ring):
     tx, rx = ring
     assert tx.address.startswith("shm://shmr-")
