@@ -65,6 +65,11 @@ int shmring_block(shmring_ring *r, const shmring_wait *w, int64_t timeout_ns) {
     int rc = w->ready(r);
     if (rc != 0)
         return rc > 0 ? SHMRING_OK : rc;
+    return shmring_block_after_look(r, w, timeout_ns);
+}
+
+int shmring_block_after_look(shmring_ring *r, const shmring_wait *w, int64_t timeout_ns) {
+    int rc;
     if (timeout_ns == 0 || timeout_ns == SHMRING_POLL) {
         /* Whether the peer closed is one load; whether it died needs the
          * clock and, when due, the OS, which a tight polling loop skips. */

@@ -146,6 +146,10 @@ typedef struct shmring_wait {
  * is gone or the handle closed (ECLOSED), or a signal arrives (EINTR). Parks
  * for at most one slice per call to shmring_park(). */
 int shmring_block(shmring_ring *r, const shmring_wait *w, int64_t timeout_ns);
+/* The same, for a caller that has just asked the question of w->ready() and
+ * got 0 (SPSC: its own look at the peer's index), so it is not asked twice:
+ * with timeout 0 or SHMRING_POLL, only whether the peer is gone is left. */
+int shmring_block_after_look(shmring_ring *r, const shmring_wait *w, int64_t timeout_ns);
 
 /*
  * After publishing index `pos`, wake the other side if it sleeps waiting

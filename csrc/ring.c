@@ -278,7 +278,6 @@ int shmring_inspect(const char *name, shmring_info *out) {
     out->creator_pid = LOAD(creator_pid);
     out->created_unix_ns = LOAD(created_unix_ns);
     out->creator_alive = shmring_process_alive(out->creator_pid, LOAD(creator_start));
-    /* acquire, both: a snapshot for display; checked like any other read */
     /* acquire, both: pair with the release stores of each side; a snapshot
      * for a report, checked before it is used */
     uint64_t head = atomic_load_explicit(&hdr->head.pos, memory_order_acquire);

@@ -63,7 +63,7 @@ static int wait_for_space(shmring_ring *r, uint64_t head, uint64_t need, int64_t
         .wake_at = head + r->want > r->capacity ? head + r->want - r->capacity : 0, /* tail */
         .max_pauses = 64,
     };
-    int rc = shmring_block(r, &w, timeout_ns);
+    int rc = shmring_block_after_look(r, &w, timeout_ns); /* the caller found even `need` short */
     if (rc == SHMRING_ETIMEDOUT || rc == SHMRING_EAGAIN) {
         int fits = refresh_tail(r, head, need);
         if (fits != 0)
@@ -243,18 +243,10 @@ static int wait_record(shmring_ring *r, found_record *out, int64_t timeout_ns) {
     int rc = next_record(r, out);
     if (rc != 0)
         return rc < 0 ? rc : SHMRING_OK;
-    if (timeout_ns == 0 || timeout_ns == SHMRING_POLL) {
-        /* next_record() has just looked (shmring_block() would look again
-         * first): only whether the sender is gone is left to ask */
-        rc = shmring_peer_status(r, timeout_ns == 0);
-        if (rc == SHMRING_OK)
-            return SHMRING_EAGAIN;
-    } else {
-        uint64_t tail = r->own_pos; /* next_record() just read it */
-        shmring_wait w = {
-            .wp = &r->hdr->data_wait, .ready = ready_to_recv, .wake_at = tail + 1, .max_pauses = 8};
-        rc = shmring_block(r, &w, timeout_ns);
-    }
+    uint64_t tail = r->own_pos; /* next_record() just read it, and head: that was the look */
+    shmring_wait w = {
+        .wp = &r->hdr->data_wait, .ready = ready_to_recv, .wake_at = tail + 1, .max_pauses = 8};
+    rc = shmring_block_after_look(r, &w, timeout_ns);
     if (rc == SHMRING_OK || (rc == SHMRING_ECLOSED && !shmring_is_closed(r))) {
         /* After the acquire load of the peer's CLOSED state, one more look
          * sees everything it sent before closing. */

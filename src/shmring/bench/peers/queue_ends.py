@@ -11,28 +11,30 @@ from __future__ import annotations
 import functools
 
 
-class Sender:
-    def __init__(self, queue, **put_options):
-        self._queue, self._options = queue, put_options
-        self.send = functools.partial(queue.put, **put_options)
+class _QueueEnd:
+    """One end: the queue's ``_queue_method`` (put or get) with the end's
+    options, as the end's ``_end_method`` (send or recv)."""
+
+    _queue_method: str
+    _end_method: str
+
+    def __init__(self, queue, **options):
+        self._queue, self._options = queue, options
+        setattr(self, self._end_method, functools.partial(getattr(queue, self._queue_method), **options))
 
     def close(self) -> None:
         pass
 
     def __reduce__(self):
-        return (_rebuild, (Sender, self._queue, self._options))
+        return (_rebuild, (type(self), self._queue, self._options))
 
 
-class Receiver:
-    def __init__(self, queue, **get_options):
-        self._queue, self._options = queue, get_options
-        self.recv = functools.partial(queue.get, **get_options)
+class Sender(_QueueEnd):
+    _queue_method, _end_method = "put", "send"
 
-    def close(self) -> None:
-        pass
 
-    def __reduce__(self):
-        return (_rebuild, (Receiver, self._queue, self._options))
+class Receiver(_QueueEnd):
+    _queue_method, _end_method = "get", "recv"
 
 
 def _rebuild(cls, queue, options):
