@@ -267,15 +267,22 @@ static void release_record(shmring_ring *r, uint64_t consume) {
     shmring_notify(r, &r->hdr->space_wait, tail);
 }
 
-int64_t shmring_spsc_recv(shmring_ring *r, void *buf, size_t cap, int64_t timeout_ns) {
-    found_record rec;
-    int rc = wait_record(r, &rec, timeout_ns);
-    if (rc != SHMRING_OK)
-        return rc;
-    if (rec.length > cap) {
-        r->needed = rec.length;
+/* wait_record(), for a copy into a buffer of cap bytes: a larger message
+ * stays queued (SHMRING_ENOBUFS), its size left in r->needed. */
+static int wait_record_for(shmring_ring *r, found_record *out, size_t cap, int64_t timeout_ns) {
+    int rc = wait_record(r, out, timeout_ns);
+    if (rc == SHMRING_OK && out->length > cap) {
+        r->needed = out->length;
         return SHMRING_ENOBUFS;
     }
+    return rc;
+}
+
+int64_t shmring_spsc_recv(shmring_ring *r, void *buf, size_t cap, int64_t timeout_ns) {
+    found_record rec;
+    int rc = wait_record_for(r, &rec, cap, timeout_ns);
+    if (rc != SHMRING_OK)
+        return rc;
     if (rec.length != 0)
         memcpy(buf, r->data + rec.payload, rec.length);
     release_record(r, rec.consume);
@@ -313,13 +320,9 @@ int64_t shmring_spsc_recv_many(shmring_ring *r, void *buf, size_t cap, uint64_t 
     if (max_n == 0)
         return SHMRING_EINVAL;
     found_record rec;
-    int rc = wait_record(r, &rec, timeout_ns);
+    int rc = wait_record_for(r, &rec, cap, timeout_ns);
     if (rc != SHMRING_OK)
         return rc;
-    if (rec.length > cap) {
-        r->needed = rec.length;
-        return SHMRING_ENOBUFS;
-    }
     size_t n = 0, used = 0;
     do {
         if (rec.length != 0)
