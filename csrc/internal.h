@@ -87,8 +87,9 @@ struct shmring_ring {
     uint32_t holder;     /* our entry in hdr->ends[role].holders */
     _Atomic int closed;  /* set by shmring_close(), possibly from another thread */
 
-    /* SPSC: the last value seen of the other side's index (sender: tail,
-     * receiver: head). Process-local, so reading it costs no coherence traffic. */
+    /* SPSC sender: the last value seen of tail. Process-local, so reading it
+     * costs no coherence traffic. (An SPSC receiver needs no copy of head:
+     * it waits on the stamp of the next record, spsc.c.) */
     uint64_t cached_peer;
     uint64_t own_pos;       /* our own index (sender: head, receiver: tail) */
     uint64_t token;         /* names this handle in hdr->ends[role].user */

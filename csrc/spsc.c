@@ -3,11 +3,16 @@
  *
  * head and tail are monotonic 64-bit byte positions (they never wrap; the
  * offset in the ring is pos & mask). Only the sender writes head, only the
- * receiver writes tail, each with one release store per operation. Records
- * are 8-byte aligned {length, type} headers followed by the payload, and
- * always contiguous: a message that would straddle the end of the ring is
- * preceded by a padding record covering the rest of the ring, published in
- * the same head store.
+ * receiver writes tail. Records are 16-byte aligned {length, type, stamp}
+ * headers followed by the payload, and always contiguous: a message that
+ * would straddle the end of the ring is preceded by a padding record
+ * covering the rest of the ring.
+ *
+ * Publication is one release store per record: its stamp (layout.h), which
+ * the receiver loads with acquire at its own position. The sender also
+ * stores head once per operation, for its own bookkeeping (a copy of this
+ * end that takes over, inspect()); the receiver never waits on it. The
+ * receiver gives room back with one release store of tail per operation.
  *
  * Everything read from the segment is checked before use: the other side
  * may be buggy or hostile, and must never make us read or write outside the
@@ -72,18 +77,30 @@ static int wait_for_space(shmring_ring *r, uint64_t head, uint64_t need, int64_t
     return rc;
 }
 
+static shmring_record *record_at(const shmring_ring *r, uint64_t pos) {
+    return (shmring_record *)(r->data + (pos & r->mask)); /* 16-byte aligned: pos is */
+}
+
+static void write_record(shmring_ring *r, uint64_t pos, uint32_t type, uint32_t length,
+                         const void *payload, size_t len) {
+    shmring_record *rec = record_at(r, pos);
+    if (len != 0)
+        memcpy((unsigned char *)rec + sizeof *rec, payload, len);
+    rec->length = length;
+    rec->type = type;
+    /* release: pairs with the receiver's acquire load of this stamp in
+     * record_written(); header and payload are written before it */
+    atomic_store_explicit(&rec->stamp, pos ^ SHMRING_STAMP_KEY, memory_order_release);
+}
+
 static void write_message(shmring_ring *r, uint64_t head, const void *data, size_t len,
                           uint64_t padding) {
-    uint64_t off = head & r->mask;
     if (padding != 0) {
-        shmring_record pad = {(uint32_t)(padding - sizeof pad), SHMRING_RECORD_PADDING};
-        memcpy(r->data + off, &pad, sizeof pad);
-        off = 0;
+        write_record(r, head, SHMRING_RECORD_PADDING, (uint32_t)(padding - sizeof(shmring_record)),
+                     NULL, 0);
+        head += padding;
     }
-    shmring_record rec = {(uint32_t)len, SHMRING_RECORD_MESSAGE};
-    memcpy(r->data + off, &rec, sizeof rec);
-    if (len != 0)
-        memcpy(r->data + off + sizeof rec, data, len);
+    write_record(r, head, SHMRING_RECORD_MESSAGE, (uint32_t)len, data, len);
 }
 
 int shmring_spsc_send(shmring_ring *r, const void *data, size_t len, int64_t timeout_ns) {
@@ -105,8 +122,9 @@ int shmring_spsc_send(shmring_ring *r, const void *data, size_t len, int64_t tim
             return rc;
     }
     write_message(r, head, data, len, need - rec);
-    /* release: pairs with the receiver's acquire load of head; the record
-     * (and any padding) is written before it becomes visible */
+    /* release: pairs with shmring_inspect()'s acquire load of head (a copy
+     * of this end taking over reads it after the hand-over, which orders
+     * it); receivers wait on stamps instead */
     atomic_store_explicit(&hdr->head.pos, head + need, memory_order_release);
     r->own_pos = head + need;
     shmring_notify(r, &hdr->data_wait, head + need);
@@ -151,7 +169,7 @@ int shmring_spsc_send_many(shmring_ring *r, const void *data, size_t size, const
             p += lens[i];
         }
         if (head != start) {
-            /* release: pairs with the receiver's acquire load of head */
+            /* release: as in shmring_spsc_send(); each record was published by its stamp */
             atomic_store_explicit(&hdr->head.pos, head, memory_order_release);
             r->own_pos = head;
             *sent = i;
@@ -174,64 +192,62 @@ typedef struct found_record {
     uint64_t consume; /* bytes from tail to the end of this record */
 } found_record;
 
-/* Reload head; bytes available after tail (0 if empty) or an error. */
-static int64_t refresh_head(shmring_ring *r, uint64_t tail) {
-    /* The next record is read as soon as head moves: fetch its lines now,
-     * so that the two cache misses (head's line, then the record's) overlap
-     * instead of following each other. Worth ~0.1 us a round trip here. */
-    uint64_t off = tail & r->mask;
-    shmring_prefetch(r->data + off);
-    if (off + SHMRING_CACHE_LINE < r->capacity) /* a 64 B message spans two lines */
-        shmring_prefetch(r->data + off + SHMRING_CACHE_LINE);
-    /* acquire: pairs with the sender's release store of head; the records
-     * up to it are fully written */
-    uint64_t head = atomic_load_explicit(&r->hdr->head.pos, memory_order_acquire);
-    if (head < tail || head - tail > r->capacity)
-        return SHMRING_ECORRUPT;
-    r->cached_peer = head;
-    return (int64_t)(head - tail);
+/* 1 if the record at `pos` is written, 0 if not yet. */
+static int record_written(const shmring_ring *r, uint64_t pos) {
+    /* acquire: pairs with the sender's release store of this stamp in
+     * write_record(); its header and payload are written */
+    return atomic_load_explicit(&record_at(r, pos)->stamp, memory_order_acquire) ==
+           (pos ^ SHMRING_STAMP_KEY);
 }
 
-static int ready_to_recv(shmring_ring *r) {
-    int64_t avail = refresh_head(r, r->own_pos);
-    return avail < 0 ? (int)avail : avail > 0;
+/* Copy the header of the written record at `pos`. Plain copies: the sender
+ * wrote it before the stamp we loaded with acquire, so an honest sender
+ * cannot race with them. A hostile one can; we copy each header once, then
+ * check the copy, never the shared bytes again. */
+static void read_header(const shmring_ring *r, uint64_t pos, uint32_t *length, uint32_t *type) {
+    const unsigned char *at = (const unsigned char *)record_at(r, pos);
+    memcpy(length, at + offsetof(shmring_record, length), sizeof *length);
+    memcpy(type, at + offsetof(shmring_record, type), sizeof *type);
 }
 
-/* Locate the next message: 1 found, 0 empty, < 0 corrupt. */
+/* Locate the next message: 1 found, 0 not written yet, < 0 corrupt. */
 static int next_record(shmring_ring *r, found_record *out) {
     uint64_t tail = shmring_own_index(r, &r->hdr->tail.pos);
     if (tail % SHMRING_RECORD_ALIGN != 0)
         return SHMRING_ECORRUPT;
-    uint64_t avail = r->cached_peer - tail;
-    if (avail == 0 || avail > r->capacity) {
-        int64_t fresh = refresh_head(r, tail);
-        if (fresh <= 0)
-            return (int)fresh;
-        avail = (uint64_t)fresh;
-    }
     uint64_t off = tail & r->mask, skip = 0;
-    shmring_record rec;
-    /* Plain copies: the sender wrote the record before its release store of
-     * head, which our acquire load saw, so an honest sender cannot race
-     * with them. A hostile one can; we copy each header once, then check
-     * the copy, never the shared bytes again. */
-    memcpy(&rec, r->data + off, sizeof rec); /* off <= capacity - 8: tail is aligned */
-    if (rec.type == SHMRING_RECORD_PADDING) {
+    /* A 64 B message spans two lines: while we wait on the first (the
+     * stamp's), fetch the second, so the two misses overlap. */
+    if (off + SHMRING_CACHE_LINE < r->capacity)
+        shmring_prefetch(r->data + off + SHMRING_CACHE_LINE);
+    if (!record_written(r, tail))
+        return 0;
+    uint32_t length, type;
+    read_header(r, tail, &length, &type);
+    if (type == SHMRING_RECORD_PADDING) {
         skip = r->capacity - off;
-        if (rec.length != skip - sizeof rec || avail <= skip)
+        if (length != skip - sizeof(shmring_record))
             return SHMRING_ECORRUPT;
+        if (!record_written(r, tail + skip)) /* the sender stamps the message after its padding */
+            return 0;
         off = 0;
-        memcpy(&rec, r->data, sizeof rec);
+        read_header(r, tail + skip, &length, &type);
     }
-    if (rec.type != SHMRING_RECORD_MESSAGE || rec.length > r->max_message)
+    if (type != SHMRING_RECORD_MESSAGE || length > r->max_message)
         return SHMRING_ECORRUPT;
-    uint64_t bytes = record_bytes(rec.length);
-    if (off + bytes > r->capacity || skip + bytes > avail)
+    uint64_t bytes = record_bytes(length);
+    if (off + bytes > r->capacity) /* records never straddle the wrap */
         return SHMRING_ECORRUPT;
-    out->payload = off + sizeof rec;
-    out->length = rec.length;
+    out->payload = off + sizeof(shmring_record);
+    out->length = length;
     out->consume = skip + bytes;
     return 1;
+}
+
+/* What a waiting receiver asks: is the next message written? */
+static int ready_to_recv(shmring_ring *r) {
+    found_record unused;
+    return next_record(r, &unused);
 }
 
 /* The next record, waiting for one if the ring is empty. Messages sent
@@ -243,7 +259,7 @@ static int wait_record(shmring_ring *r, found_record *out, int64_t timeout_ns) {
     int rc = next_record(r, out);
     if (rc != 0)
         return rc < 0 ? rc : SHMRING_OK;
-    uint64_t tail = r->own_pos; /* next_record() just read it, and head: that was the look */
+    uint64_t tail = r->own_pos; /* next_record() just read it, and the stamp there: that was the look */
     shmring_wait w = {
         .wp = &r->hdr->data_wait, .ready = ready_to_recv, .wake_at = tail + 1, .max_pauses = 8};
     rc = shmring_block_after_look(r, &w, timeout_ns);
