@@ -226,7 +226,8 @@ static int next_record(shmring_ring *r, found_record *out) {
     read_header(r, tail, &length, &type);
     if (type == SHMRING_RECORD_PADDING) {
         skip = r->capacity - off;
-        if (length != skip - sizeof(shmring_record))
+        /* at offset 0 every message fits: padding there would skip a whole lap */
+        if (off == 0 || length != skip - sizeof(shmring_record))
             return SHMRING_ECORRUPT;
         if (!record_written(r, tail + skip)) /* the sender stamps the message after its padding */
             return 0;

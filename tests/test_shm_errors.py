@@ -489,6 +489,17 @@ def test_a_stamped_record_across_the_wrap_is_corrupt(ring):
         rx.recv(timeout=1)
 
 
+@pytest.mark.timeout(20)
+def test_stamped_padding_of_a_whole_lap_is_corrupt(ring):
+    """At offset 0 every message fits, so padding there would skip the whole ring."""
+    tx, rx = ring
+    fill_exactly(tx)
+    drain(rx)  # the receiver is at position CAPACITY: offset 0
+    forged_record(tx.address, CAPACITY, CAPACITY - 16, h.RECORD_PADDING)
+    with pytest.raises(shmring.Corrupt, match="impossible values"):
+        rx.recv(timeout=1)
+
+
 HEAD_TAMPERING = {
     "head-far-ahead": lambda a: h.poke(a, h.HEAD_OFFSET, 3 * CAPACITY),
     "head-moved-backwards": lambda a: h.poke(a, h.HEAD_OFFSET, 16),
