@@ -132,9 +132,11 @@ typedef struct shmring_header {
  * line it is about to read anyway, and never on head: the line of head
  * stays with the sender, and a message costs the receiver one line
  * transfer before it can start copying, not two one after the other.
- * Positions never repeat, so no stale record or payload bytes left from an
- * earlier lap carry the stamp expected now (the constant keeps a zeroed
- * ring from stamping position 0).
+ * Positions never repeat, so no header left from an earlier lap carries the
+ * stamp expected now; payload left from an earlier lap could (it is anybody's
+ * data), so before publishing a record the sender zeroes the stamp slot
+ * just after it, where the receiver looks next (spsc.c). The odd constant
+ * keeps 0, and a zero-filled ring, from stamping any position.
  */
 typedef struct shmring_record {
     uint32_t length;        /* payload bytes (for padding: bytes skipped after this header) */

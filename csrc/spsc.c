@@ -81,13 +81,25 @@ static shmring_record *record_at(const shmring_ring *r, uint64_t pos) {
     return (shmring_record *)(r->data + (pos & r->mask)); /* 16-byte aligned: pos is */
 }
 
-static void write_record(shmring_ring *r, uint64_t pos, uint32_t type, uint32_t length,
-                         const void *payload, size_t len) {
+/*
+ * Write the record at `pos`, `size` bytes long, and publish it. The
+ * receiver's next look is at pos + size, where bytes of an earlier lap lie,
+ * payload included, and payload is anybody's data: it could hold a header
+ * stamped for that very position. So first overwrite the stamp there, if
+ * that slot is free; if it is not (the ring is full up to the receiver's
+ * record), it holds that record's genuine header, whose stamp is another.
+ */
+static void write_record(shmring_ring *r, uint64_t pos, uint64_t size, uint32_t type,
+                         uint32_t length, const void *payload, size_t len) {
     shmring_record *rec = record_at(r, pos);
     if (len != 0)
         memcpy((unsigned char *)rec + sizeof *rec, payload, len);
     rec->length = length;
     rec->type = type;
+    if (pos + size - r->cached_peer < r->capacity) /* cached tail <= tail: never too optimistic */
+        /* relaxed: published with this record, by the release store below;
+         * 0 is no position's stamp (SHMRING_STAMP_KEY is odd) */
+        atomic_store_explicit(&record_at(r, pos + size)->stamp, 0, memory_order_relaxed);
     /* release: pairs with the receiver's acquire load of this stamp in
      * record_written(); header and payload are written before it */
     atomic_store_explicit(&rec->stamp, pos ^ SHMRING_STAMP_KEY, memory_order_release);
@@ -96,21 +108,24 @@ static void write_record(shmring_ring *r, uint64_t pos, uint32_t type, uint32_t 
 static void write_message(shmring_ring *r, uint64_t head, const void *data, size_t len,
                           uint64_t padding) {
     if (padding != 0) {
-        write_record(r, head, SHMRING_RECORD_PADDING, (uint32_t)(padding - sizeof(shmring_record)),
-                     NULL, 0);
+        write_record(r, head, padding, SHMRING_RECORD_PADDING,
+                     (uint32_t)(padding - sizeof(shmring_record)), NULL, 0);
         head += padding;
     }
-    write_record(r, head, SHMRING_RECORD_MESSAGE, (uint32_t)len, data, len);
+    write_record(r, head, record_bytes(len), SHMRING_RECORD_MESSAGE, (uint32_t)len, data, len);
 }
+
+static int sender_position(shmring_ring *r, uint64_t *head);
 
 int shmring_spsc_send(shmring_ring *r, const void *data, size_t len, int64_t timeout_ns) {
     int checked = shmring_check_send(r, SHMRING_KIND_SPSC, len);
     if (checked != SHMRING_OK)
         return checked;
     shmring_header *hdr = r->hdr;
-    uint64_t head = shmring_own_index(r, &hdr->head.pos);
-    if (head % SHMRING_RECORD_ALIGN != 0)
-        return SHMRING_ECORRUPT;
+    uint64_t head;
+    checked = sender_position(r, &head);
+    if (checked != SHMRING_OK)
+        return checked;
     uint64_t rec = record_bytes(len);
     uint64_t need = bytes_needed(r, head, rec);
     /* Unsigned arithmetic: a stale or bogus cache reads as "too full". */
@@ -151,18 +166,20 @@ int shmring_spsc_send_many(shmring_ring *r, const void *data, size_t size, const
         rc = shmring_check_send(r, SHMRING_KIND_SPSC, 0); /* the receiver may close meanwhile */
         if (rc != SHMRING_OK)
             return rc;
-        uint64_t head = shmring_own_index(r, &hdr->head.pos), start = head, need = 0;
-        if (head % SHMRING_RECORD_ALIGN != 0)
-            return SHMRING_ECORRUPT;
+        uint64_t head, need = 0;
+        rc = sender_position(r, &head);
+        if (rc != SHMRING_OK)
+            return rc;
+        uint64_t start = head;
         for (; i < n; i++) {
             uint64_t rec = record_bytes(lens[i]);
             need = bytes_needed(r, head, rec);
             if (head + need - r->cached_peer > r->capacity) {
                 int fits = refresh_tail(r, head, need);
-                if (fits < 0)
-                    return fits;
-                if (!fits)
+                if (fits <= 0) {
+                    rc = fits; /* an error, after publishing what is written */
                     break;
+                }
             }
             write_message(r, head, p, (size_t)lens[i], need - rec);
             head += need;
@@ -175,6 +192,8 @@ int shmring_spsc_send_many(shmring_ring *r, const void *data, size_t size, const
             *sent = i;
             shmring_notify(r, &hdr->data_wait, head);
         }
+        if (rc < 0)
+            return rc;
         if (i < n) {
             rc = wait_for_space(r, head, need, shmring_time_left(deadline));
             if (rc < 0)
@@ -210,38 +229,49 @@ static void read_header(const shmring_ring *r, uint64_t pos, uint32_t *length, u
     memcpy(type, at + offsetof(shmring_record, type), sizeof *type);
 }
 
+/*
+ * Look at the record at `pos`: 0 if it is not written yet, 1 if it is and
+ * makes sense (its header in *length and *type, the bytes it takes from
+ * pos in *size: a padding record, up to the wrap), < 0 if it is corrupt.
+ */
+static int look_at(const shmring_ring *r, uint64_t pos, uint32_t *length, uint32_t *type,
+                   uint64_t *size) {
+    if (!record_written(r, pos))
+        return 0;
+    read_header(r, pos, length, type);
+    uint64_t off = pos & r->mask;
+    if (*type == SHMRING_RECORD_PADDING) {
+        *size = r->capacity - off;
+        /* at offset 0 every message fits: padding there would skip a whole lap */
+        return off != 0 && *length == *size - sizeof(shmring_record) ? 1 : SHMRING_ECORRUPT;
+    }
+    if (*type != SHMRING_RECORD_MESSAGE || *length > r->max_message)
+        return SHMRING_ECORRUPT;
+    *size = record_bytes(*length);
+    return off + *size <= r->capacity ? 1 : SHMRING_ECORRUPT; /* records never straddle the wrap */
+}
+
 /* Locate the next message: 1 found, 0 not written yet, < 0 corrupt. */
 static int next_record(shmring_ring *r, found_record *out) {
     uint64_t tail = shmring_own_index(r, &r->hdr->tail.pos);
     if (tail % SHMRING_RECORD_ALIGN != 0)
         return SHMRING_ECORRUPT;
-    uint64_t off = tail & r->mask, skip = 0;
+    uint64_t off = tail & r->mask, skip = 0, size;
     /* A 64 B message spans two lines: while we wait on the first (the
      * stamp's), fetch the second, so the two misses overlap. */
     if (off + SHMRING_CACHE_LINE < r->capacity)
         shmring_prefetch(r->data + off + SHMRING_CACHE_LINE);
-    if (!record_written(r, tail))
-        return 0;
     uint32_t length, type;
-    read_header(r, tail, &length, &type);
-    if (type == SHMRING_RECORD_PADDING) {
-        skip = r->capacity - off;
-        /* at offset 0 every message fits: padding there would skip a whole lap */
-        if (off == 0 || length != skip - sizeof(shmring_record))
-            return SHMRING_ECORRUPT;
-        if (!record_written(r, tail + skip)) /* the sender stamps the message after its padding */
-            return 0;
-        off = 0;
-        read_header(r, tail + skip, &length, &type);
+    int rc = look_at(r, tail, &length, &type, &size);
+    if (rc > 0 && type == SHMRING_RECORD_PADDING) {
+        skip = size; /* the sender stamps the message after its padding: it may not be there yet */
+        rc = look_at(r, tail + skip, &length, &type, &size); /* padding at offset 0 is corrupt */
     }
-    if (type != SHMRING_RECORD_MESSAGE || length > r->max_message)
-        return SHMRING_ECORRUPT;
-    uint64_t bytes = record_bytes(length);
-    if (off + bytes > r->capacity) /* records never straddle the wrap */
-        return SHMRING_ECORRUPT;
-    out->payload = off + sizeof(shmring_record);
+    if (rc <= 0)
+        return rc;
+    out->payload = ((tail + skip) & r->mask) + sizeof(shmring_record);
     out->length = length;
-    out->consume = skip + bytes;
+    out->consume = skip + size;
     return 1;
 }
 
@@ -353,4 +383,37 @@ int64_t shmring_spsc_recv_many(shmring_ring *r, void *buf, size_t cap, uint64_t 
     atomic_store_explicit(&r->hdr->tail.pos, r->own_pos, memory_order_release);
     shmring_notify(r, &r->hdr->space_wait, r->own_pos);
     return (int64_t)n;
+}
+
+/* ---- a copy of the sender taking over ---------------------------------- */
+
+/*
+ * Our position, read back from head when a copy of this end in another
+ * process was used since. A copy that died after stamping records but
+ * before storing head left them past it (the receiver may even have taken
+ * some): step over them instead of writing over them. They lie within one
+ * ring's length of head, because a sender stores head before it waits for
+ * room, and each one invalidated the slot after it (write_record), so the
+ * walk stops where that copy did.
+ */
+static int sender_position(shmring_ring *r, uint64_t *head) {
+    uint64_t pos = shmring_own_index(r, &r->hdr->head.pos);
+    if (pos % SHMRING_RECORD_ALIGN != 0)
+        return SHMRING_ECORRUPT;
+    if (r->own_pos_reread) {
+        uint64_t start = pos, size;
+        uint32_t length, type;
+        int rc;
+        while (pos - start < r->capacity && (rc = look_at(r, pos, &length, &type, &size)) != 0) {
+            if (rc < 0)
+                return rc;
+            pos += size;
+        }
+        r->own_pos = pos;
+        r->own_pos_reread = false;
+        /* release: as in shmring_spsc_send() */
+        atomic_store_explicit(&r->hdr->head.pos, pos, memory_order_release);
+    }
+    *head = pos;
+    return SHMRING_OK;
 }

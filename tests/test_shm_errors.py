@@ -4,8 +4,10 @@ message that says what went wrong and what to do."""
 import contextlib
 import math
 import os
+import pickle
 import random
 import re
+import struct
 import time
 
 import numpy as np
@@ -498,6 +500,41 @@ def test_stamped_padding_of_a_whole_lap_is_corrupt(ring):
     forged_record(tx.address, CAPACITY, CAPACITY - 16, h.RECORD_PADDING)
     with pytest.raises(shmring.Corrupt, match="impossible values"):
         rx.recv(timeout=1)
+
+
+def test_a_payload_that_looks_like_a_later_record_is_not_taken_for_one(ring):
+    """Payload is anybody's data, and it stays in the ring after it is read: one
+    holding a header stamped for the position where the receiver waits a lap
+    later must not be taken for a message (the sender invalidates that slot)."""
+    tx, rx = ring
+    forged_at = CAPACITY + 16  # a lap on from this payload's first byte
+    fake = struct.pack("<IIQ", 5, h.RECORD_MESSAGE, forged_at ^ h.STAMP_KEY) + b"EVIL!"
+    first = fake.ljust(MAX, b"A")  # a record of half the ring
+    tx.send(first)
+    assert rx.recv(timeout=0) == first
+    for msg in (b"B" * MAX, b""):  # the receiver now waits at forged_at
+        tx.send(msg)
+        assert rx.recv(timeout=0) == msg
+    assert_empty(rx)
+    tx.send(b"x")
+    assert rx.recv(timeout=0) == b"x"
+
+
+@pytest.mark.parametrize("taken_already", [False, True], ids=["queued", "taken"])
+def test_a_sender_copy_that_died_before_storing_head_loses_nothing(ring, taken_already):
+    """A copy of the sender that died between publishing a record and storing head
+    leaves the record past head: the copy that goes on steps over it."""
+    tx, rx = ring
+    tx.send(b"one")
+    if taken_already:
+        assert rx.recv(timeout=0) == b"one"
+    handed_over = pickle.dumps(tx)
+    h.poke(tx.address, h.HEAD_OFFSET, 0)  # as if the store of head never happened
+    with pickle.loads(handed_over) as survivor:
+        survivor.send(b"two")
+        expected = [b"two"] if taken_already else [b"one", b"two"]
+        assert [rx.recv(timeout=1) for _ in expected] == expected
+        assert_empty(rx)
 
 
 HEAD_TAMPERING = {
