@@ -87,12 +87,10 @@ struct shmring_ring {
     uint32_t holder;     /* our entry in hdr->ends[role].holders */
     _Atomic int closed;  /* set by shmring_close(), possibly from another thread */
 
-    /* SPSC sender: the last value seen of tail. Process-local, so reading it
-     * costs no coherence traffic. (An SPSC receiver needs no copy of head:
-     * it waits on the stamp of the next record, spsc.c.) */
+    /* SPSC: the last value seen of the other side's index (sender: tail,
+     * receiver: head). Process-local, so reading it costs no coherence traffic. */
     uint64_t cached_peer;
     uint64_t own_pos;       /* our own index (sender: head, receiver: tail) */
-    bool own_pos_reread;    /* own_pos was just read back from the segment (a hand-over) */
     uint64_t token;         /* names this handle in hdr->ends[role].user */
     bool light_fence;       /* notify without a CPU fence (see shmring_heavy_fence) */
     uint64_t want;          /* sender: bytes a blocked send waits for */
@@ -188,7 +186,6 @@ static inline uint64_t shmring_own_index(shmring_ring *r, _Atomic uint64_t *pos)
     if (atomic_load_explicit(user, memory_order_relaxed) != r->token) {
         atomic_store_explicit(user, r->token, memory_order_relaxed);
         r->own_pos = atomic_load_explicit(pos, memory_order_relaxed);
-        r->own_pos_reread = true;
     }
     return r->own_pos;
 }

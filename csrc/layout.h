@@ -33,7 +33,7 @@
 
 /* "SHMRING1" read as a little-endian u64; stored last, with release. */
 #define SHMRING_MAGIC UINT64_C(0x31474e49524d4853)
-#define SHMRING_LAYOUT_VERSION 2u
+#define SHMRING_LAYOUT_VERSION 1u
 
 #define SHMRING_HEADER_SIZE 4096u
 /* Two 64-byte lines: adjacent-line prefetch would otherwise couple them. */
@@ -124,29 +124,14 @@ typedef struct shmring_header {
     uint8_t tail_reserved[SHMRING_HEADER_SIZE - 3072];
 } shmring_header;
 
-/*
- * SPSC record: 16-byte header, payload, padding to the next 16-byte
- * boundary. The sender writes length, type and payload, then stores the
- * stamp with release: the record's position in the stream, XOR a constant.
- * A receiver waits on the stamp of the record at its own position, on the
- * line it is about to read anyway, and never on head: the line of head
- * stays with the sender, and a message costs the receiver one line
- * transfer before it can start copying, not two one after the other.
- * Positions never repeat, so no header left from an earlier lap carries the
- * stamp expected now; payload left from an earlier lap could (it is anybody's
- * data), so before publishing a record the sender zeroes the stamp slot
- * just after it, where the receiver looks next (spsc.c). The odd constant
- * keeps 0, and a zero-filled ring, from stamping any position.
- */
+/* SPSC record: 8-byte header, payload, padding to the next 8-byte boundary. */
 typedef struct shmring_record {
-    uint32_t length;        /* payload bytes (for padding: bytes skipped after this header) */
-    uint32_t type;          /* SHMRING_RECORD_* */
-    _Atomic uint64_t stamp; /* position ^ SHMRING_STAMP_KEY once the record is written */
+    uint32_t length; /* payload bytes (for padding: bytes skipped after this header) */
+    uint32_t type;   /* SHMRING_RECORD_* */
 } shmring_record;
 
 enum { SHMRING_RECORD_MESSAGE = 0x4d534721u, SHMRING_RECORD_PADDING = 0x50414421u };
-#define SHMRING_RECORD_ALIGN 16u
-#define SHMRING_STAMP_KEY UINT64_C(0x9e3779b97f4a7c15)
+#define SHMRING_RECORD_ALIGN 8u
 
 /*
  * MPMC slot: a state word, the message length, then slot_size bytes; slots
@@ -193,8 +178,7 @@ static_assert(SHMRING_MAX_HOLDERS < (1u << SHMRING_SLOT_HOLDER_BITS), "holder in
 static_assert(offsetof(shmring_header, ends) == 1024, "end tables");
 static_assert(sizeof(shmring_end) == 1024, "one end table is 1 KiB");
 static_assert(sizeof(shmring_header) == SHMRING_HEADER_SIZE, "header is one page");
-static_assert(sizeof(shmring_record) == 16, "record header is 16 bytes");
-static_assert(offsetof(shmring_record, stamp) == 8, "record stamp");
-static_assert(SHMRING_RECORD_ALIGN == sizeof(shmring_record), "a padding header fits in any gap at the wrap");
+static_assert(sizeof(shmring_record) == 8, "record header is 8 bytes");
+static_assert(SHMRING_RECORD_ALIGN % 8 == 0, "records keep 8-byte alignment");
 
 #endif /* SHMRING_LAYOUT_H */

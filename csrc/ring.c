@@ -195,7 +195,6 @@ void shmring_take_over(shmring_ring *r) {
      * validates the value before it uses it */
     atomic_store_explicit(&r->hdr->ends[r->role].user, r->token, memory_order_relaxed);
     r->own_pos = atomic_load_explicit(pos, memory_order_relaxed);
-    r->own_pos_reread = true;
     r->peeked = 0;
 }
 

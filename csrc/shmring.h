@@ -83,7 +83,7 @@ typedef struct shmring_origin {
 
 const char *shmring_strerror(int code);
 
-/* Largest payload a ring of `capacity` bytes carries: capacity/2 - 16. */
+/* Largest payload a ring of `capacity` bytes carries: capacity/2 - 8. */
 uint64_t shmring_spsc_max_message_size(uint64_t capacity);
 
 /* Create and initialise an SPSC segment; capacity is a power of two within

@@ -3,16 +3,11 @@
  *
  * head and tail are monotonic 64-bit byte positions (they never wrap; the
  * offset in the ring is pos & mask). Only the sender writes head, only the
- * receiver writes tail. Records are 16-byte aligned {length, type, stamp}
- * headers followed by the payload, and always contiguous: a message that
- * would straddle the end of the ring is preceded by a padding record
- * covering the rest of the ring.
- *
- * Publication is one release store per record: its stamp (layout.h), which
- * the receiver loads with acquire at its own position. The sender also
- * stores head once per operation, for its own bookkeeping (a copy of this
- * end that takes over, inspect()); the receiver never waits on it. The
- * receiver gives room back with one release store of tail per operation.
+ * receiver writes tail, each with one release store per operation. Records
+ * are 8-byte aligned {length, type} headers followed by the payload, and
+ * always contiguous: a message that would straddle the end of the ring is
+ * preceded by a padding record covering the rest of the ring, published in
+ * the same head store.
  *
  * Everything read from the segment is checked before use: the other side
  * may be buggy or hostile, and must never make us read or write outside the
@@ -77,55 +72,28 @@ static int wait_for_space(shmring_ring *r, uint64_t head, uint64_t need, int64_t
     return rc;
 }
 
-static shmring_record *record_at(const shmring_ring *r, uint64_t pos) {
-    return (shmring_record *)(r->data + (pos & r->mask)); /* 16-byte aligned: pos is */
-}
-
-/*
- * Write the record at `pos`, `size` bytes long, and publish it. The
- * receiver's next look is at pos + size, where bytes of an earlier lap lie,
- * payload included, and payload is anybody's data: it could hold a header
- * stamped for that very position. So first overwrite the stamp there, if
- * that slot is free; if it is not (the ring is full up to the receiver's
- * record), it holds that record's genuine header, whose stamp is another.
- */
-static void write_record(shmring_ring *r, uint64_t pos, uint64_t size, uint32_t type,
-                         uint32_t length, const void *payload, size_t len) {
-    shmring_record *rec = record_at(r, pos);
-    if (len != 0)
-        memcpy((unsigned char *)rec + sizeof *rec, payload, len);
-    rec->length = length;
-    rec->type = type;
-    if (pos + size - r->cached_peer < r->capacity) /* cached tail <= tail: never too optimistic */
-        /* relaxed: published with this record, by the release store below;
-         * 0 is no position's stamp (SHMRING_STAMP_KEY is odd) */
-        atomic_store_explicit(&record_at(r, pos + size)->stamp, 0, memory_order_relaxed);
-    /* release: pairs with the receiver's acquire load of this stamp in
-     * record_written(); header and payload are written before it */
-    atomic_store_explicit(&rec->stamp, pos ^ SHMRING_STAMP_KEY, memory_order_release);
-}
-
 static void write_message(shmring_ring *r, uint64_t head, const void *data, size_t len,
                           uint64_t padding) {
+    uint64_t off = head & r->mask;
     if (padding != 0) {
-        write_record(r, head, padding, SHMRING_RECORD_PADDING,
-                     (uint32_t)(padding - sizeof(shmring_record)), NULL, 0);
-        head += padding;
+        shmring_record pad = {(uint32_t)(padding - sizeof pad), SHMRING_RECORD_PADDING};
+        memcpy(r->data + off, &pad, sizeof pad);
+        off = 0;
     }
-    write_record(r, head, record_bytes(len), SHMRING_RECORD_MESSAGE, (uint32_t)len, data, len);
+    shmring_record rec = {(uint32_t)len, SHMRING_RECORD_MESSAGE};
+    memcpy(r->data + off, &rec, sizeof rec);
+    if (len != 0)
+        memcpy(r->data + off + sizeof rec, data, len);
 }
-
-static int sender_position(shmring_ring *r, uint64_t *head);
 
 int shmring_spsc_send(shmring_ring *r, const void *data, size_t len, int64_t timeout_ns) {
     int checked = shmring_check_send(r, SHMRING_KIND_SPSC, len);
     if (checked != SHMRING_OK)
         return checked;
     shmring_header *hdr = r->hdr;
-    uint64_t head;
-    checked = sender_position(r, &head);
-    if (checked != SHMRING_OK)
-        return checked;
+    uint64_t head = shmring_own_index(r, &hdr->head.pos);
+    if (head % SHMRING_RECORD_ALIGN != 0)
+        return SHMRING_ECORRUPT;
     uint64_t rec = record_bytes(len);
     uint64_t need = bytes_needed(r, head, rec);
     /* Unsigned arithmetic: a stale or bogus cache reads as "too full". */
@@ -137,9 +105,8 @@ int shmring_spsc_send(shmring_ring *r, const void *data, size_t len, int64_t tim
             return rc;
     }
     write_message(r, head, data, len, need - rec);
-    /* release: pairs with shmring_inspect()'s acquire load of head (a copy
-     * of this end taking over reads it after the hand-over, which orders
-     * it); receivers wait on stamps instead */
+    /* release: pairs with the receiver's acquire load of head; the record
+     * (and any padding) is written before it becomes visible */
     atomic_store_explicit(&hdr->head.pos, head + need, memory_order_release);
     r->own_pos = head + need;
     shmring_notify(r, &hdr->data_wait, head + need);
@@ -166,34 +133,30 @@ int shmring_spsc_send_many(shmring_ring *r, const void *data, size_t size, const
         rc = shmring_check_send(r, SHMRING_KIND_SPSC, 0); /* the receiver may close meanwhile */
         if (rc != SHMRING_OK)
             return rc;
-        uint64_t head, need = 0;
-        rc = sender_position(r, &head);
-        if (rc != SHMRING_OK)
-            return rc;
-        uint64_t start = head;
+        uint64_t head = shmring_own_index(r, &hdr->head.pos), start = head, need = 0;
+        if (head % SHMRING_RECORD_ALIGN != 0)
+            return SHMRING_ECORRUPT;
         for (; i < n; i++) {
             uint64_t rec = record_bytes(lens[i]);
             need = bytes_needed(r, head, rec);
             if (head + need - r->cached_peer > r->capacity) {
                 int fits = refresh_tail(r, head, need);
-                if (fits <= 0) {
-                    rc = fits; /* an error, after publishing what is written */
+                if (fits < 0)
+                    return fits;
+                if (!fits)
                     break;
-                }
             }
             write_message(r, head, p, (size_t)lens[i], need - rec);
             head += need;
             p += lens[i];
         }
         if (head != start) {
-            /* release: as in shmring_spsc_send(); each record was published by its stamp */
+            /* release: pairs with the receiver's acquire load of head */
             atomic_store_explicit(&hdr->head.pos, head, memory_order_release);
             r->own_pos = head;
             *sent = i;
             shmring_notify(r, &hdr->data_wait, head);
         }
-        if (rc < 0)
-            return rc;
         if (i < n) {
             rc = wait_for_space(r, head, need, shmring_time_left(deadline));
             if (rc < 0)
@@ -211,74 +174,64 @@ typedef struct found_record {
     uint64_t consume; /* bytes from tail to the end of this record */
 } found_record;
 
-/* 1 if the record at `pos` is written, 0 if not yet. */
-static int record_written(const shmring_ring *r, uint64_t pos) {
-    /* acquire: pairs with the sender's release store of this stamp in
-     * write_record(); its header and payload are written */
-    return atomic_load_explicit(&record_at(r, pos)->stamp, memory_order_acquire) ==
-           (pos ^ SHMRING_STAMP_KEY);
-}
-
-/* Copy the header of the written record at `pos`. Plain copies: the sender
- * wrote it before the stamp we loaded with acquire, so an honest sender
- * cannot race with them. A hostile one can; we copy each header once, then
- * check the copy, never the shared bytes again. */
-static void read_header(const shmring_ring *r, uint64_t pos, uint32_t *length, uint32_t *type) {
-    const unsigned char *at = (const unsigned char *)record_at(r, pos);
-    memcpy(length, at + offsetof(shmring_record, length), sizeof *length);
-    memcpy(type, at + offsetof(shmring_record, type), sizeof *type);
-}
-
-/*
- * Look at the record at `pos`: 0 if it is not written yet, 1 if it is and
- * makes sense (its header in *length and *type, the bytes it takes from
- * pos in *size: a padding record, up to the wrap), < 0 if it is corrupt.
- */
-static int look_at(const shmring_ring *r, uint64_t pos, uint32_t *length, uint32_t *type,
-                   uint64_t *size) {
-    if (!record_written(r, pos))
-        return 0;
-    read_header(r, pos, length, type);
-    uint64_t off = pos & r->mask;
-    if (*type == SHMRING_RECORD_PADDING) {
-        *size = r->capacity - off;
-        /* at offset 0 every message fits: padding there would skip a whole lap */
-        return off != 0 && *length == *size - sizeof(shmring_record) ? 1 : SHMRING_ECORRUPT;
-    }
-    if (*type != SHMRING_RECORD_MESSAGE || *length > r->max_message)
+/* Reload head; bytes available after tail (0 if empty) or an error. */
+static int64_t refresh_head(shmring_ring *r, uint64_t tail) {
+    /* The next record is read as soon as head moves: fetch its lines now,
+     * so that the two cache misses (head's line, then the record's) overlap
+     * instead of following each other. Worth ~0.1 us a round trip here. */
+    uint64_t off = tail & r->mask;
+    shmring_prefetch(r->data + off);
+    if (off + SHMRING_CACHE_LINE < r->capacity) /* a 64 B message spans two lines */
+        shmring_prefetch(r->data + off + SHMRING_CACHE_LINE);
+    /* acquire: pairs with the sender's release store of head; the records
+     * up to it are fully written */
+    uint64_t head = atomic_load_explicit(&r->hdr->head.pos, memory_order_acquire);
+    if (head < tail || head - tail > r->capacity)
         return SHMRING_ECORRUPT;
-    *size = record_bytes(*length);
-    return off + *size <= r->capacity ? 1 : SHMRING_ECORRUPT; /* records never straddle the wrap */
+    r->cached_peer = head;
+    return (int64_t)(head - tail);
 }
 
-/* Locate the next message: 1 found, 0 not written yet, < 0 corrupt. */
+static int ready_to_recv(shmring_ring *r) {
+    int64_t avail = refresh_head(r, r->own_pos);
+    return avail < 0 ? (int)avail : avail > 0;
+}
+
+/* Locate the next message: 1 found, 0 empty, < 0 corrupt. */
 static int next_record(shmring_ring *r, found_record *out) {
     uint64_t tail = shmring_own_index(r, &r->hdr->tail.pos);
     if (tail % SHMRING_RECORD_ALIGN != 0)
         return SHMRING_ECORRUPT;
-    uint64_t off = tail & r->mask, skip = 0, size;
-    /* A 64 B message spans two lines: while we wait on the first (the
-     * stamp's), fetch the second, so the two misses overlap. */
-    if (off + SHMRING_CACHE_LINE < r->capacity)
-        shmring_prefetch(r->data + off + SHMRING_CACHE_LINE);
-    uint32_t length, type;
-    int rc = look_at(r, tail, &length, &type, &size);
-    if (rc > 0 && type == SHMRING_RECORD_PADDING) {
-        skip = size; /* the sender stamps the message after its padding: it may not be there yet */
-        rc = look_at(r, tail + skip, &length, &type, &size); /* padding at offset 0 is corrupt */
+    uint64_t avail = r->cached_peer - tail;
+    if (avail == 0 || avail > r->capacity) {
+        int64_t fresh = refresh_head(r, tail);
+        if (fresh <= 0)
+            return (int)fresh;
+        avail = (uint64_t)fresh;
     }
-    if (rc <= 0)
-        return rc;
-    out->payload = ((tail + skip) & r->mask) + sizeof(shmring_record);
-    out->length = length;
-    out->consume = skip + size;
+    uint64_t off = tail & r->mask, skip = 0;
+    shmring_record rec;
+    /* Plain copies: the sender wrote the record before its release store of
+     * head, which our acquire load saw, so an honest sender cannot race
+     * with them. A hostile one can; we copy each header once, then check
+     * the copy, never the shared bytes again. */
+    memcpy(&rec, r->data + off, sizeof rec); /* off <= capacity - 8: tail is aligned */
+    if (rec.type == SHMRING_RECORD_PADDING) {
+        skip = r->capacity - off;
+        if (rec.length != skip - sizeof rec || avail <= skip)
+            return SHMRING_ECORRUPT;
+        off = 0;
+        memcpy(&rec, r->data, sizeof rec);
+    }
+    if (rec.type != SHMRING_RECORD_MESSAGE || rec.length > r->max_message)
+        return SHMRING_ECORRUPT;
+    uint64_t bytes = record_bytes(rec.length);
+    if (off + bytes > r->capacity || skip + bytes > avail)
+        return SHMRING_ECORRUPT;
+    out->payload = off + sizeof rec;
+    out->length = rec.length;
+    out->consume = skip + bytes;
     return 1;
-}
-
-/* What a waiting receiver asks: is the next message written? */
-static int ready_to_recv(shmring_ring *r) {
-    found_record unused;
-    return next_record(r, &unused);
 }
 
 /* The next record, waiting for one if the ring is empty. Messages sent
@@ -290,7 +243,7 @@ static int wait_record(shmring_ring *r, found_record *out, int64_t timeout_ns) {
     int rc = next_record(r, out);
     if (rc != 0)
         return rc < 0 ? rc : SHMRING_OK;
-    uint64_t tail = r->own_pos; /* next_record() just read it, and the stamp there: that was the look */
+    uint64_t tail = r->own_pos; /* next_record() just read it, and head: that was the look */
     shmring_wait w = {
         .wp = &r->hdr->data_wait, .ready = ready_to_recv, .wake_at = tail + 1, .max_pauses = 8};
     rc = shmring_block_after_look(r, &w, timeout_ns);
@@ -383,37 +336,4 @@ int64_t shmring_spsc_recv_many(shmring_ring *r, void *buf, size_t cap, uint64_t 
     atomic_store_explicit(&r->hdr->tail.pos, r->own_pos, memory_order_release);
     shmring_notify(r, &r->hdr->space_wait, r->own_pos);
     return (int64_t)n;
-}
-
-/* ---- a copy of the sender taking over ---------------------------------- */
-
-/*
- * Our position, read back from head when a copy of this end in another
- * process was used since. A copy that died after stamping records but
- * before storing head left them past it (the receiver may even have taken
- * some): step over them instead of writing over them. They lie within one
- * ring's length of head, because a sender stores head before it waits for
- * room, and each one invalidated the slot after it (write_record), so the
- * walk stops where that copy did.
- */
-static int sender_position(shmring_ring *r, uint64_t *head) {
-    uint64_t pos = shmring_own_index(r, &r->hdr->head.pos);
-    if (pos % SHMRING_RECORD_ALIGN != 0)
-        return SHMRING_ECORRUPT;
-    if (r->own_pos_reread) {
-        uint64_t start = pos, size;
-        uint32_t length, type;
-        int rc;
-        while (pos - start < r->capacity && (rc = look_at(r, pos, &length, &type, &size)) != 0) {
-            if (rc < 0)
-                return rc;
-            pos += size;
-        }
-        r->own_pos = pos;
-        r->own_pos_reread = false;
-        /* release: as in shmring_spsc_send() */
-        atomic_store_explicit(&r->hdr->head.pos, pos, memory_order_release);
-    }
-    *head = pos;
-    return SHMRING_OK;
 }

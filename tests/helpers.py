@@ -37,7 +37,6 @@ SENDER_STATE_OFFSET = 1024
 HEADER_SIZE = 4096
 RECORD_MESSAGE = 0x4D534721
 RECORD_PADDING = 0x50414421
-STAMP_KEY = 0x9E3779B97F4A7C15  # a record's stamp is its stream position XOR this
 
 
 # ---- names and segments --------------------------------------------------------

@@ -295,7 +295,7 @@ class ShmSender(_ShmEndpoint, Sender):
 
     def _raise_send(self, rc: int, what: str, size: int):
         if rc == lib.SHMRING_ETOOBIG:
-            bigger = "capacity (max_message_size = capacity/2 - 16)" if self._kind == _SPSC else "slot_size"
+            bigger = "capacity (max_message_size = capacity/2 - 8)" if self._kind == _SPSC else "slot_size"
             raise MessageTooLarge(
                 f"a message of {size} bytes exceeds max_message_size {self.max_message_size} of {self.address}; "
                 f"use a ring with a larger {bigger}"
@@ -418,8 +418,8 @@ class ShmReceiver(_ShmEndpoint, Receiver):
         in the same C call (one tail update for the batch)."""
         if timeout is not None:
             check_timeout(timeout)
-        # No more can be there than the ring holds: records take 16 bytes at least.
-        max_n = min(check_count(max_n), self.capacity // 16 if self._kind == _SPSC else self.capacity)
+        # No more can be there than the ring holds: records take 8 bytes at least.
+        max_n = min(check_count(max_n), self.capacity // 8 if self._kind == _SPSC else self.capacity)
         if self._batch is None:
             self._batch = ffi.new("char[]", self._batch_len)
             self._batch_bytes = ffi.buffer(self._batch)
@@ -618,7 +618,7 @@ def pair(*, mode: str = "spsc", capacity: int | None = None, slots: int | None =
          claim_timeout: float = DEFAULT_CLAIM_TIMEOUT):
     """A new anonymous ring: (Sender, Receiver). The segment is unlinked when both ends close.
 
-    mode="spsc": capacity bytes (default 1 MiB), messages up to capacity/2 - 16.
+    mode="spsc": capacity bytes (default 1 MiB), messages up to capacity/2 - 8.
     mode="mpmc": slots (default 4096) of slot_size bytes (default 256); pickle
     either end to as many processes as you like.
     """
