@@ -305,8 +305,7 @@ int shmring_spsc_consume(shmring_ring *r) {
         return SHMRING_ECLOSED;
     if (r->role != SHMRING_ROLE_RECEIVER || r->peeked == 0)
         return SHMRING_EINVAL;
-    release_record(r, r->peeked);
-    r->peeked = 0;
+    release_record(r, r->peeked); /* which forgets the peek */
     return SHMRING_OK;
 }
 

@@ -93,14 +93,15 @@ def _call_in_slices(call, timeout):
     """Call ``call(slice_ns)`` until it returns a final result.
 
     Between slices the interpreter runs pending signal handlers, so Ctrl-C
-    raises KeyboardInterrupt here with nothing sent or received.
+    raises KeyboardInterrupt here with nothing sent or received. Callers
+    have checked ``timeout`` (check_timeout) before their first try.
     """
     if timeout is None:
         rc = call(SLICE_NS)
         while rc in _KEEP_WAITING:
             rc = call(SLICE_NS)
         return rc
-    end = time.monotonic() + check_timeout(timeout)
+    end = time.monotonic() + timeout
     while True:
         left_ns = int((end - time.monotonic()) * 1e9)
         if left_ns <= 0:
@@ -538,6 +539,12 @@ def _check_name(name: str) -> str:
     return name
 
 
+def _check_waits(spin_us, claim_timeout) -> tuple[float, float]:
+    """The waiting options of pair() and open(), checked."""
+    return (_check_duration("spin_us", spin_us, "microseconds", 1_000_000),
+            _check_duration("claim_timeout", claim_timeout))
+
+
 def _check_duration(what: str, value, unit: str = "seconds", per_second: int = 1) -> float:
     """A spin or claim time: a number from 0 to MAX_TIMEOUT seconds, in ``unit``."""
     most = MAX_TIMEOUT * per_second
@@ -623,8 +630,7 @@ def pair(*, mode: str = "spsc", capacity: int | None = None, slots: int | None =
     either end to as many processes as you like.
     """
     shape = _Shape(mode, capacity, slots, slot_size)
-    spin_us = _check_duration("spin_us", spin_us, "microseconds", 1_000_000)
-    claim_timeout = _check_duration("claim_timeout", claim_timeout)
+    spin_us, claim_timeout = _check_waits(spin_us, claim_timeout)
     name = "shmr-" + secrets.token_hex(8)
     shape.create(name)
     try:
@@ -642,8 +648,7 @@ def open(name: str, direction: str, *, create: bool = False, mode: str = "spsc",
     """Open one end of the named ring ``name`` ("w": Sender, "r": Receiver)."""
     _check_name(name)
     shape = _Shape(mode, capacity, slots, slot_size)
-    spin_us = _check_duration("spin_us", spin_us, "microseconds", 1_000_000)
-    claim_timeout = _check_duration("claim_timeout", claim_timeout)
+    spin_us, claim_timeout = _check_waits(spin_us, claim_timeout)
     role = _SENDER if check_direction(direction) == "w" else _RECEIVER
     if create:
         shape.create(name)
