@@ -15,7 +15,7 @@ pytest.importorskip("hdrh", reason="the bench needs hdrhistogram (the bench and 
 
 from hdrh.histogram import HdrHistogram  # noqa: E402
 
-from shmring.bench import plot, report, runner, scaling, suite  # noqa: E402
+from shmring.bench import head_to_head, plot, report, runner, scaling, suite  # noqa: E402
 from shmring.bench.contenders import Contender  # noqa: E402
 from shmring.bench.peers import mp_pipe  # noqa: E402
 from shmring.bench.plan import Plan  # noqa: E402
@@ -65,6 +65,49 @@ def test_table_renders_every_row_and_size(results):
         assert name in text
     assert "Round trip, 64 B" in text and "One way, 4 KiB messages" in text
     assert "256 per send_many" in text
+
+
+def test_shm_meets_the_fastest_peer_head_to_head_in_one_pair_of_processes(results):
+    h2h = results["head_to_head"]
+    assert h2h["contenders"] == ["shm", "multiprocessing.Pipe"]  # the only peer here, so the fastest
+    rounds = results["plan"]["head_to_head_rounds"]
+    for name in h2h["contenders"]:
+        assert len(h2h["rtt_us"][name]) == rounds and min(h2h["rtt_us"][name]) > 0
+        assert len(h2h["msg_s"][name]) == rounds and min(h2h["msg_s"][name]) > 0
+    for what in ("rtt", "one_per_call"):
+        low, high = h2h[what]["ratio_middle_half"]
+        assert 0 < low <= high
+    text = report.table(results)
+    assert "shm against multiprocessing.Pipe, interleaved" in text and "one per call:" in text
+
+
+class SpoilsEveryTenth(mp_pipe.Sender):
+    """A sender that changes the first byte of every tenth message it sends."""
+
+    def __init__(self, conn):
+        super().__init__(conn)
+        self.sent = 0
+
+        def send(data):
+            self.sent += 1
+            conn.send_bytes(data if self.sent % 10 else b"!" + bytes(data)[1:])
+
+        self.send = send
+
+    def __reduce__(self):
+        return (SpoilsEveryTenth, (self._conn,))
+
+
+def _spoiling_pair(max_size):
+    tx, rx = mp_pipe.make_pair(max_size)
+    return SpoilsEveryTenth(tx._conn), rx
+
+
+def test_head_to_head_fails_loudly_when_a_message_arrives_changed():
+    spoiling = Contender("spoils every tenth", _spoiling_pair)
+    with pytest.raises(RuntimeError, match="intact"):
+        head_to_head.run([spoiling, mp_pipe.PEER], rounds=1, warmup_rounds=0, size=64,
+                         rtt_block=4, msg_block=100, child_cpu=1)
 
 
 def test_plot_is_written(results, tmp_path):

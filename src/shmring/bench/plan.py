@@ -26,17 +26,25 @@ class Plan:
     into_from: int = 64 * KiB  # sizes from this up are received with recv_into a reused buffer
     scaling_messages: int = 100_000  # per MPMC scaling measurement (scaling.py)
     scaling_runs: int = 3
+    # shm against the fastest peer, interleaved in one pair of processes (head_to_head.py)
+    head_to_head_rounds: int = 200
+    head_to_head_warmup_rounds: int = 5
+    head_to_head_rtt_block: int = 400  # round trips per contender and round
+    head_to_head_msg_block: int = 10_000  # one-way messages per contender and round
 
     @classmethod
     def quick(cls) -> "Plan":
         """Under a minute on a 2-core machine, peers and MPMC scaling included."""
-        return cls(runs=2, warmup_seconds=0.02, step_seconds=0.08, scaling_messages=20_000, scaling_runs=1)
+        return cls(runs=2, warmup_seconds=0.02, step_seconds=0.08, scaling_messages=20_000, scaling_runs=1,
+                   head_to_head_rounds=30, head_to_head_warmup_rounds=2)
 
     @classmethod
     def tiny(cls) -> "Plan":
         """For tests of the machinery: a few hundred messages, one run, no timing value."""
         return cls(runs=1, rtt_sizes=(64,), throughput_sizes=(64, 4 * KiB), warmup_seconds=0.002,
-                   step_seconds=0.01, rtt_max_samples=300, scaling_messages=400, scaling_runs=1)
+                   step_seconds=0.01, rtt_max_samples=300, scaling_messages=400, scaling_runs=1,
+                   head_to_head_rounds=3, head_to_head_warmup_rounds=1, head_to_head_rtt_block=10,
+                   head_to_head_msg_block=100)
 
     @property
     def max_size(self) -> int:

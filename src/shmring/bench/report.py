@@ -179,7 +179,30 @@ def ratios(results: dict, summary: dict) -> list[str]:
     big = shm.get(f"throughput_{1 << 20}_bytes_s")
     if big:
         out.append(f"shm 1 MiB throughput: {big / 1e9:.1f} GB/s (recv_into)")
-    return out
+    return out + head_to_head_lines(results.get("head_to_head"))
+
+
+def head_to_head_lines(h2h: dict | None) -> list[str]:
+    """shm against the fastest peer, interleaved: the medians of the rounds and of their ratios."""
+    if not h2h:
+        return []
+    shm, peer = h2h["contenders"]  # the first is shm in the bench
+    rtt, one = h2h["rtt"], h2h["one_per_call"]
+    size = size_label(h2h["size"])
+
+    def middle(summary):
+        low, high = summary["ratio_middle_half"]
+        return f"middle half of rounds {low:.2f}-{high:.2f}"
+
+    return [
+        "",
+        f"{shm} against {peer}, interleaved: {h2h['rounds']} rounds in one pair of processes, each "
+        f"{h2h['rtt_block']} round trips and {h2h['msg_block']:,} one-way messages of {size} per contender",
+        f"  round trip p50: {rtt['median'][shm]:.2f} us against {rtt['median'][peer]:.2f} us; "
+        f"{shm}'s is {rtt['ratio_median']:.2f}x {peer}'s ({middle(rtt)})",
+        f"  one per call: {one['median'][shm] / 1e6:.2f} M against {one['median'][peer] / 1e6:.2f} M msg/s; "
+        f"{shm} moves {one['ratio_median']:.2f}x {peer}'s ({middle(one)})",
+    ]
 
 
 def scaling_medians(scaling: dict) -> dict:

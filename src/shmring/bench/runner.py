@@ -93,14 +93,19 @@ def measure(contender, plan: Plan, on_step=lambda label: None) -> dict:
             metrics, histograms = _run_steps(contender, steps, down_tx, up_rx, on_step)
         down_tx.send(END)  # goodbye (outside the guard: the child exits after it); it may close its ends now
     finally:
-        for end in ends:
-            end.close()
-        if child is not None:
-            child.join(10)
-            if child.is_alive():
-                child.kill()
-                child.join()
+        close_and_reap(ends, child)
     return {"metrics": metrics, "histograms": histograms, "skipped_steps": skipped}
+
+
+def close_and_reap(ends: list, child) -> None:
+    """Close every end (closing is idempotent), then wait for the child: 10 s, then kill it."""
+    for end in ends:
+        end.close()
+    if child is not None:
+        child.join(10)
+        if child.is_alive():
+            child.kill()
+            child.join()
 
 
 def _run_steps(contender, steps, down_tx, up_rx, on_step) -> tuple[dict, dict]:

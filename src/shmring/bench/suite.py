@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import time
 
-from . import contenders, machine, report, runner, scaling
+from . import contenders, head_to_head, machine, report, runner, scaling
 from .plan import Plan
 from .progress import Progress
 
@@ -31,9 +31,12 @@ def run(plan: Plan, *, only=None, with_scaling: bool = True, bar: bool = True) -
         for name, reason in scaling.skipped().items():
             _say(f"skipped {name} in the MPMC scaling run: {reason}")
     total = runner.step_count(plan, rows) + (scaling.measurement_count(plan.scaling_runs) if with_scaling else 0)
+    if _shm_and_peers(rows):
+        total += plan.head_to_head_rounds
     started, wall = time.time(), time.perf_counter()
     with Progress(total, bar=bar) as progress:
         results = runner.run(plan, rows, progress)
+        _run_head_to_head(plan, rows, results, progress)
         if with_scaling:
             results["mpmc_scaling"] = scaling.run(plan.scaling_runs, plan.scaling_messages, progress)
             results["mpmc_scaling"]["medians"] = report.scaling_medians(results["mpmc_scaling"])
@@ -47,6 +50,34 @@ def run(plan: Plan, *, only=None, with_scaling: bool = True, bar: bool = True) -
     })
     results["summary"] = report.summarize(results)
     return results
+
+
+def _shm_and_peers(rows: list):
+    shm = next((r for r in rows if r.name == contenders.SHM), None)
+    return (shm, [r for r in rows if r.group == "peer"]) if shm else None
+
+
+def _run_head_to_head(plan: Plan, rows: list, results: dict, progress) -> None:
+    """shm against the peer with the lowest 64 B round trip in the main run, interleaved."""
+    both = _shm_and_peers(rows)
+    if not both:
+        return
+    shm, peers = both
+    medians = report.summarize(results)
+    rtt = {p.name: medians[p.name]["rtt_64_p50_us"]["median"] for p in peers
+           if "rtt_64_p50_us" in medians.get(p.name, {})}
+    if shm.name not in medians or not rtt:
+        progress.advance("head to head: skipped", plan.head_to_head_rounds)
+        return
+    fastest = next(p for p in peers if p.name == min(rtt, key=rtt.get))
+    try:
+        results["head_to_head"] = head_to_head.run(
+            [shm, fastest], rounds=plan.head_to_head_rounds, warmup_rounds=plan.head_to_head_warmup_rounds,
+            size=64, rtt_block=plan.head_to_head_rtt_block, msg_block=plan.head_to_head_msg_block,
+            child_cpu=runner.CHILD_CPU, progress=progress)
+    except Exception as e:  # like a failing row: the MPMC run and the tables still come
+        results["errors"]["head to head"] = f"{type(e).__name__}: {e}"
+        progress.note(f"head to head failed: {results['errors']['head to head']}")
 
 
 def _peers() -> list:
