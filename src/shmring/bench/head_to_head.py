@@ -81,7 +81,7 @@ def _rtt_block(down, up, n: int, a: bytes, b: bytes) -> float:
 
 def _msg_block(down, up, n: int, a: bytes, b: bytes) -> float:
     """Messages per second for n sent one per call, until the child's count is back."""
-    chunk, send, clock = [a, b] * (n // 2), down.send, time.perf_counter
+    chunk, send, clock = ([a, b] * ((n + 1) // 2))[:n], down.send, time.perf_counter  # as the child expects
     start = clock()
     for msg in chunk:
         send(msg)
