@@ -18,7 +18,6 @@ reports the count, which must be the block's.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import statistics
 import struct
 import time
@@ -114,31 +113,25 @@ def run(contenders: list, *, rounds: int, warmup_rounds: int, size: int, rtt_blo
         raise ValueError("head to head takes two different contenders")
     parent_ends, child_ends, everything = {}, {}, []
     child = None
-    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    runner.pinning()  # this process on CPU 0, as in the main run (which says where it cannot)
-    try:
-        for c in contenders:
-            down_tx, down_rx = c.make_pair(size)
-            up_tx, up_rx = c.make_pair(size)
-            everything += [down_tx, down_rx, up_tx, up_rx]
-            workloads.open_end(down_tx, create=True)
-            workloads.open_end(up_rx, create=True)
-            parent_ends[c.name], child_ends[c.name] = (down_tx, up_rx), (down_rx, up_tx)
-        total = warmup_rounds + rounds
-        child = multiprocessing.get_context("spawn").Process(
-            target=_child, args=(child_ends, total, size, rtt_block, msg_block, child_cpu), daemon=True)
-        child.start()
-        for down_rx, up_tx in child_ends.values():
-            down_rx.close()  # the child holds its own copies
-            up_tx.close()
-        with child_guard(child, 60 + total * 2.0, "head to head"):
-            rtt, rate = _rounds(parent_ends, total, warmup_rounds, size, rtt_block, msg_block, progress)
-        for down, _ in parent_ends.values():
-            down.send(END)  # goodbye (outside the guard: the child exits after it)
-    finally:
-        if affinity is not None:
-            os.sched_setaffinity(0, affinity)
-        runner.close_and_reap(everything, child)
+    with runner.pinned_to_cpu0():  # as in the main run, whose header says where it cannot pin
+        try:
+            for c in contenders:
+                parent_ends[c.name], child_ends[c.name] = runner.open_channels(c, size, everything)
+            total = warmup_rounds + rounds
+            child = multiprocessing.get_context("spawn").Process(
+                target=_child, args=(child_ends, total, size, rtt_block, msg_block, child_cpu), daemon=True)
+            child.start()
+            for down_rx, up_tx in child_ends.values():
+                down_rx.close()  # the child holds its own copies
+                up_tx.close()
+            with child_guard(child, 60 + total * 2.0, "head to head"):
+                for _, up in parent_ends.values():
+                    runner.expect_hello(up, "head to head")
+                rtt, rate = _rounds(parent_ends, total, warmup_rounds, size, rtt_block, msg_block, progress)
+            for down, _ in parent_ends.values():
+                down.send(END)  # goodbye (outside the guard: the child exits after it)
+        finally:
+            runner.close_and_reap(everything, child)
     return {"contenders": names, "size": size, "rounds": rounds, "rtt_block": rtt_block, "msg_block": msg_block,
             "rtt_us": rtt, "msg_s": rate,
             "rtt": _summary(rtt, *names), "one_per_call": _summary(rate, *names)}
@@ -146,10 +139,7 @@ def run(contenders: list, *, rounds: int, warmup_rounds: int, size: int, rtt_blo
 
 def _rounds(parent_ends: dict, total: int, warmup_rounds: int, size: int, rtt_block: int, msg_block: int,
             progress) -> tuple[dict, dict]:
-    """The parent's side: after the child's hellos, every round's blocks; the first warmup_rounds are not kept."""
-    for down, up in parent_ends.values():
-        if up.recv() != READY:
-            raise RuntimeError("head to head: the child's first message was not the hello")
+    """The parent's side of every round's blocks; the first warmup_rounds are not kept."""
     a, b = workloads.payloads(size)
     rtt = {name: [] for name in parent_ends}
     rate = {name: [] for name in parent_ends}

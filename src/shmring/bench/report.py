@@ -151,6 +151,13 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def fastest_peer(results: dict, summary: dict) -> str | None:
+    """The peer with the lowest median 64 B round trip (p50), if any has one."""
+    rtt = {name: m["rtt_64_p50_us"]["median"] for name, m in summary.items()
+           if "rtt_64_p50_us" in m and results["contenders"].get(name, {}).get("group") == "peer"}
+    return min(rtt, key=rtt.get) if rtt else None
+
+
 def ratios(results: dict, summary: dict) -> list[str]:
     """The comparisons the project's targets are stated in."""
     med = {name: {k: v["median"] for k, v in m.items()} for name, m in summary.items()}
@@ -164,11 +171,9 @@ def ratios(results: dict, summary: dict) -> list[str]:
         out.append(f"shm 64 B RTT p50 is {min(pipes) / shm[rtt]:.1f}x lower than the faster pipe")
     if floor and rtt in floor:
         out.append(f"shm 64 B RTT p50 is {shm[rtt] / floor[rtt]:.1f}x the C floor")
-    peers = {name: m[rtt] for name, m in med.items()
-             if rtt in m and results["contenders"].get(name, {}).get("group") == "peer"}
-    if peers:
-        fastest = min(peers, key=peers.get)
-        out.append(f"shm 64 B RTT p50: {shm[rtt]:.2f} us; the fastest peer's, {fastest}: {peers[fastest]:.2f} us")
+    fastest = fastest_peer(results, summary)
+    if fastest:
+        out.append(f"shm 64 B RTT p50: {shm[rtt]:.2f} us; the fastest peer's, {fastest}: {med[fastest][rtt]:.2f} us")
     if parked and rtt in parked:
         out.append(f"parked (spin_us=0) shm 64 B RTT p50: {parked[rtt]:.1f} us, CPU {parked['rtt_64_cpu_us']:.1f} us"
                    f" per round trip; spinning: {shm[rtt]:.1f} us, CPU {shm['rtt_64_cpu_us']:.1f} us")

@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import sys
 import time
+from contextlib import contextmanager
 
 from . import stats, workloads
 from .guard import child_guard
@@ -75,12 +76,7 @@ def measure(contender, plan: Plan, on_step=lambda label: None) -> dict:
     ends = []  # closed at the end whatever happens (closing is idempotent)
     child = None
     try:
-        down_tx, down_rx = contender.make_pair(plan.max_size)
-        ends += [down_tx, down_rx]
-        up_tx, up_rx = contender.make_pair(plan.max_size)
-        ends += [up_tx, up_rx]
-        workloads.open_end(down_tx, create=True)  # the parent's ends first: the child's join them
-        workloads.open_end(up_rx, create=True)
+        (down_tx, up_rx), (down_rx, up_tx) = open_channels(contender, plan.max_size, ends)
         steps, skipped = steps_for(plan, contender, hasattr(up_rx, "recv_into"))
         for key in skipped:
             on_step(f"{key} skipped")
@@ -90,11 +86,32 @@ def measure(contender, plan: Plan, on_step=lambda label: None) -> dict:
         down_rx.close()  # the child holds its own copies
         up_tx.close()
         with child_guard(child, _limit_seconds(plan, steps), contender.name):
-            metrics, histograms = _run_steps(contender, steps, down_tx, up_rx, on_step)
+            expect_hello(up_rx, contender.name)
+            metrics, histograms = _run_steps(steps, down_tx, up_rx, on_step)
         down_tx.send(END)  # goodbye (outside the guard: the child exits after it); it may close its ends now
     finally:
         close_and_reap(ends, child)
     return {"metrics": metrics, "histograms": histograms, "skipped_steps": skipped}
+
+
+def open_channels(contender, max_size: int, ends: list) -> tuple[tuple, tuple]:
+    """Two fresh channels of a contender, down (parent -> child) and up, added to
+    ``ends`` as they are made; the parent's ends are opened first, and the child's
+    join them. Returns the parent's (down sender, up receiver) and the child's
+    (down receiver, up sender)."""
+    down_tx, down_rx = contender.make_pair(max_size)
+    ends += [down_tx, down_rx]
+    up_tx, up_rx = contender.make_pair(max_size)
+    ends += [up_tx, up_rx]
+    workloads.open_end(down_tx, create=True)
+    workloads.open_end(up_rx, create=True)
+    return (down_tx, up_rx), (down_rx, up_tx)
+
+
+def expect_hello(up_rx, what: str) -> None:
+    """The child's first message says its ends are open."""
+    if up_rx.recv() != READY:
+        raise RuntimeError(f"{what}: the child's first message was not {READY!r}")
 
 
 def close_and_reap(ends: list, child) -> None:
@@ -108,10 +125,8 @@ def close_and_reap(ends: list, child) -> None:
             child.join()
 
 
-def _run_steps(contender, steps, down_tx, up_rx, on_step) -> tuple[dict, dict]:
+def _run_steps(steps, down_tx, up_rx, on_step) -> tuple[dict, dict]:
     """The parent's side of every step, after the child's hello."""
-    if up_rx.recv() != READY:
-        raise RuntimeError(f"{contender.name}: the child's first message was not {READY!r}")
     metrics, histograms = {}, {}
     for step in steps:
         result = workloads.PARENT_STEPS[step.kind](down_tx, up_rx, step)
@@ -137,14 +152,24 @@ def pinning() -> str | None:
     return None if workloads.pin_to_cpu(0) else "sched_setaffinity was refused"
 
 
+@contextmanager
+def pinned_to_cpu0():
+    """This process on CPU 0 inside the block (yields None, or why not), then on
+    the CPUs it had, so that the MPMC run and the caller get every CPU back."""
+    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    try:
+        yield pinning()
+    finally:
+        if affinity is not None:
+            os.sched_setaffinity(0, affinity)
+
+
 def run(plan: Plan, contenders: list, progress=None) -> dict:
     """Every contender, plan.runs times: the raw figures of every run, and what failed."""
     runs = {c.name: [] for c in contenders}
     errors = {}
-    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    not_pinned = pinning()
     started = time.perf_counter()
-    try:
+    with pinned_to_cpu0() as not_pinned:
         for repetition in range(plan.runs):
             for contender in _turn(contenders, repetition):
                 label = f"run {repetition + 1}/{plan.runs} {contender.name}"
@@ -165,9 +190,6 @@ def run(plan: Plan, contenders: list, progress=None) -> dict:
                     _advance(progress, f"{label}: failed", units - len(done))
                     if progress:
                         progress.note(f"{contender.name} failed: {errors[contender.name]}")
-    finally:
-        if affinity is not None:
-            os.sched_setaffinity(0, affinity)  # as it was: the MPMC run and the caller get every CPU back
     return {
         "pinned": not_pinned is None,
         "pinning": f"parent on CPU 0, child on CPU {CHILD_CPU}" if not_pinned is None else f"not pinned: {not_pinned}",

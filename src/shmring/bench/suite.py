@@ -31,45 +31,41 @@ def run(plan: Plan, *, only=None, with_scaling: bool = True, bar: bool = True) -
         for name, reason in scaling.skipped().items():
             _say(f"skipped {name} in the MPMC scaling run: {reason}")
     total = runner.step_count(plan, rows) + (scaling.measurement_count(plan.scaling_runs) if with_scaling else 0)
-    if _shm_and_peers(rows):
+    if _head_to_head_possible(rows):
         total += plan.head_to_head_rounds
     started, wall = time.time(), time.perf_counter()
     with Progress(total, bar=bar) as progress:
         results = runner.run(plan, rows, progress)
+        results["contenders"] = {c.name: {"group": c.group, "package": c.package, "how": c.how} for c in rows}
+        results["summary"] = report.summarize(results)  # medians of the runs, which nothing later changes
         _run_head_to_head(plan, rows, results, progress)
         if with_scaling:
             results["mpmc_scaling"] = scaling.run(plan.scaling_runs, plan.scaling_messages, progress)
             results["mpmc_scaling"]["medians"] = report.scaling_medians(results["mpmc_scaling"])
     results.update({
         "machine": machine.describe(c.package for c in contenders.SHMRING + _peers()),
-        "contenders": {c.name: {"group": c.group, "package": c.package, "how": c.how} for c in rows},
         "skipped": skipped,
         "argv": sys.argv,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "wall_seconds": time.perf_counter() - wall,
     })
-    results["summary"] = report.summarize(results)
     return results
 
 
-def _shm_and_peers(rows: list):
-    shm = next((r for r in rows if r.name == contenders.SHM), None)
-    return (shm, [r for r in rows if r.group == "peer"]) if shm else None
+def _head_to_head_possible(rows: list) -> bool:
+    return any(r.name == contenders.SHM for r in rows) and any(r.group == "peer" for r in rows)
 
 
 def _run_head_to_head(plan: Plan, rows: list, results: dict, progress) -> None:
     """shm against the peer with the lowest 64 B round trip in the main run, interleaved."""
-    both = _shm_and_peers(rows)
-    if not both:
+    if not _head_to_head_possible(rows):
         return
-    shm, peers = both
-    medians = report.summarize(results)
-    rtt = {p.name: medians[p.name]["rtt_64_p50_us"]["median"] for p in peers
-           if "rtt_64_p50_us" in medians.get(p.name, {})}
-    if shm.name not in medians or not rtt:
+    by_name = {r.name: r for r in rows}
+    fastest = report.fastest_peer(results, results["summary"])
+    if contenders.SHM not in results["summary"] or fastest is None:  # shm or every peer failed
         progress.advance("head to head: skipped", plan.head_to_head_rounds)
         return
-    fastest = next(p for p in peers if p.name == min(rtt, key=rtt.get))
+    shm, fastest = by_name[contenders.SHM], by_name[fastest]
     try:
         results["head_to_head"] = head_to_head.run(
             [shm, fastest], rounds=plan.head_to_head_rounds, warmup_rounds=plan.head_to_head_warmup_rounds,
