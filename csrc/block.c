@@ -52,7 +52,7 @@ static int park_once(shmring_ring *r, const shmring_wait *w, int64_t deadline) {
     if (rc == 0) {
         int64_t left = deadline - shmring_now_ns();
         if (left > 0)
-            rc = shmring_park(&wp->seq, seq, left < slice ? left : slice);
+            rc = shmring_park(&r->seg, wp, seq, left < slice ? left : slice);
         else
             rc = SHMRING_ETIMEDOUT;
     }

@@ -138,17 +138,19 @@ static bool drop_own_copy(shmring_ring *r) {
     return drop_copy(&r->hdr->ends[r->role], r->holder, shmring_self_pid(), shmring_self_start_time());
 }
 
-void shmring_wake_everyone(shmring_header *hdr) {
+void shmring_wake_everyone(shmring_ring *r) {
+    shmring_header *hdr = r->hdr;
     /* release: a sleeper that reads the new seq sees the state change too */
     atomic_fetch_add_explicit(&hdr->data_wait.seq, 1, memory_order_release);
     atomic_fetch_add_explicit(&hdr->space_wait.seq, 1, memory_order_release);
-    shmring_wake_all(&hdr->data_wait.seq);
-    shmring_wake_all(&hdr->space_wait.seq);
+    shmring_wake_all(&r->seg, &hdr->data_wait);
+    shmring_wake_all(&r->seg, &hdr->space_wait);
 }
 
 /* Make end `role` CLOSED. Returns the number of closed ends if we made the
  * transition (2 means: unlink now), 0 if someone else did. */
-static uint32_t mark_closed(shmring_header *hdr, int role) {
+static uint32_t mark_closed(shmring_ring *r, int role) {
+    shmring_header *hdr = r->hdr;
     shmring_end *end = &hdr->ends[role];
     /* acquire: pairs with another closer's acq_rel CAS below */
     uint32_t st = atomic_load_explicit(&end->state, memory_order_acquire);
@@ -159,7 +161,7 @@ static uint32_t mark_closed(shmring_header *hdr, int role) {
             /* acq_rel: the two closers agree on who is second */
             uint32_t n = atomic_fetch_add_explicit(&hdr->control.closed_ends, 1,
                                                    memory_order_acq_rel) + 1;
-            shmring_wake_everyone(hdr);
+            shmring_wake_everyone(r);
             return n;
         }
     }
@@ -188,7 +190,7 @@ int shmring_end_open(shmring_ring *r) {
             return SHMRING_EENDCLOSED;
         if (st == SHMRING_END_OPEN) {
             if (!end_has_live_holder(end)) {
-                mark_closed(r->hdr, r->role); /* its holders all died */
+                mark_closed(r, r->role); /* its holders all died */
                 return SHMRING_EENDCLOSED;
             }
             if (r->kind == SHMRING_KIND_SPSC)
@@ -256,13 +258,13 @@ bool shmring_end_release(shmring_ring *r) {
      * exited, say) do not keep the end open. */
     if (end_has_live_holder(end)) /* an entry without copies is not alive: no syscall */
         return false;
-    uint32_t closed = mark_closed(hdr, r->role);
+    uint32_t closed = mark_closed(r, r->role);
     /* The peer may have died unseen: then we close its end too. */
     shmring_end *peer = shmring_peer_end(r);
     /* acquire: pairs with mark_closed() by the peer's last closer */
     if (closed == 1 && atomic_load_explicit(&peer->state, memory_order_acquire) == SHMRING_END_OPEN &&
         !end_has_live_holder(peer))
-        closed = mark_closed(hdr, 1 - r->role);
+        closed = mark_closed(r, 1 - r->role);
     return closed == 2;
 }
 
@@ -283,7 +285,7 @@ int shmring_peer_status(shmring_ring *r, bool ask_os) {
     r->next_liveness_ns = now + SHMRING_LIVENESS_NS;
     if (end_has_live_holder(peer))
         return SHMRING_OK;
-    if (mark_closed(r->hdr, 1 - r->role) == 2)
+    if (mark_closed(r, 1 - r->role) == 2)
         shmring_segment_unlink(r->name);
     return SHMRING_ECLOSED;
 }

@@ -46,13 +46,15 @@ bool shmring_process_alive(uint32_t pid, uint64_t start_time);
 int64_t shmring_now_ns(void); /* monotonic */
 uint64_t shmring_unix_ns(void); /* wall clock */
 
-/* ---- wait_*.c: park and wake on a 32-bit word in shared memory ------- */
+/* ---- wait_*.c: park and wake on a waitpoint of a segment ------------- */
 
-/* Sleep while *word == expected, at most timeout_ns. 0 when woken or the
- * value differs or the time passed; SHMRING_EINTR on a signal. */
-int shmring_park(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns);
-void shmring_wake_all(_Atomic uint32_t *word);
-void shmring_wake_one(_Atomic uint32_t *word);
+/* Sleep while wp->seq == expected, at most timeout_ns. 0 when woken, when
+ * the value differs or the time passed (or spuriously: callers re-check);
+ * SHMRING_EINTR on a signal. The segment carries what the OS needs to meet
+ * the other processes there (Windows: its named semaphores). */
+int shmring_park(shmring_segment *seg, shmring_waitpoint *wp, uint32_t expected, int64_t timeout_ns);
+void shmring_wake_all(shmring_segment *seg, shmring_waitpoint *wp);
+void shmring_wake_one(shmring_segment *seg, shmring_waitpoint *wp);
 
 /*
  * Asymmetric fences. The wake-up handshake needs a full fence on both sides
@@ -124,7 +126,7 @@ bool shmring_end_release(shmring_ring *r);
  * (at most every SHMRING_LIVENESS_NS) whether the peer's processes live. */
 int shmring_peer_status(shmring_ring *r, bool ask_os);
 /* Bump both waitpoints and wake every sleeper (on close: rare, never gated). */
-void shmring_wake_everyone(shmring_header *hdr);
+void shmring_wake_everyone(shmring_ring *r);
 
 static inline shmring_end *shmring_peer_end(const shmring_ring *r) {
     return &r->hdr->ends[1 - r->role];
@@ -159,7 +161,7 @@ int shmring_block_after_look(shmring_ring *r, const shmring_wait *w, int64_t tim
  * re-check of the index (Dekker): either the sleeper sees our new index, or
  * we see its waiter count. Without it a wake-up could be lost.
  */
-static inline void shmring_notify(const shmring_ring *r, shmring_waitpoint *wp, uint64_t pos) {
+static inline void shmring_notify(shmring_ring *r, shmring_waitpoint *wp, uint64_t pos) {
     if (r->light_fence) /* the sleeper's shmring_heavy_fence() fences our CPU for us */
         atomic_signal_fence(memory_order_seq_cst);
     else
@@ -169,7 +171,7 @@ static inline void shmring_notify(const shmring_ring *r, shmring_waitpoint *wp, 
         pos >= atomic_load_explicit(&wp->wake_at, memory_order_relaxed)) {
         /* release: a sleeper that reads the new seq also sees our index store */
         atomic_fetch_add_explicit(&wp->seq, 1, memory_order_release);
-        shmring_wake_one(&wp->seq); /* one message (or slot) serves one sleeper */
+        shmring_wake_one(&r->seg, wp); /* one message (or slot) serves one sleeper */
     }
 }
 

@@ -250,7 +250,7 @@ int shmring_close(shmring_ring *r) {
         return SHMRING_OK;
     bool unlink = shmring_end_release(r);
     /* Wake our own threads blocked on this handle, so they see `closed`. */
-    shmring_wake_everyone(r->hdr);
+    shmring_wake_everyone(r);
     if (unlink)
         shmring_segment_unlink(r->name);
     return SHMRING_OK;

@@ -17,7 +17,9 @@
 #define MEMBARRIER_GLOBAL_EXPEDITED (1 << 1)
 #define MEMBARRIER_REGISTER_GLOBAL_EXPEDITED (1 << 2)
 
-int shmring_park(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns) {
+int shmring_park(shmring_segment *seg, shmring_waitpoint *wp, uint32_t expected, int64_t timeout_ns) {
+    (void)seg;
+    _Atomic uint32_t *word = &wp->seq;
     if (timeout_ns <= 0)
         return SHMRING_OK;
     struct timespec ts = {
@@ -32,12 +34,14 @@ int shmring_park(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns) 
     return SHMRING_OK; /* woken, EAGAIN (value changed) or ETIMEDOUT: re-check */
 }
 
-void shmring_wake_all(_Atomic uint32_t *word) {
-    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+void shmring_wake_all(shmring_segment *seg, shmring_waitpoint *wp) {
+    (void)seg;
+    syscall(SYS_futex, (uint32_t *)&wp->seq, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
 }
 
-void shmring_wake_one(_Atomic uint32_t *word) {
-    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, 1, NULL, NULL, 0);
+void shmring_wake_one(shmring_segment *seg, shmring_waitpoint *wp) {
+    (void)seg;
+    syscall(SYS_futex, (uint32_t *)&wp->seq, FUTEX_WAKE, 1, NULL, NULL, 0);
 }
 
 #if defined(SYS_membarrier)

@@ -10,7 +10,9 @@
 #include <errno.h>
 #include <time.h>
 
-int shmring_park(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns) {
+int shmring_park(shmring_segment *seg, shmring_waitpoint *wp, uint32_t expected, int64_t timeout_ns) {
+    (void)seg;
+    _Atomic uint32_t *word = &wp->seq;
     int64_t deadline = shmring_now_ns() + timeout_ns;
     int64_t nap = 20000;
     for (;;) {
@@ -30,8 +32,10 @@ int shmring_park(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns) 
     }
 }
 
-void shmring_wake_all(_Atomic uint32_t *word) { (void)word; /* sleepers poll the word */ }
-void shmring_wake_one(_Atomic uint32_t *word) { (void)word; }
+void shmring_wake_all(shmring_segment *seg, shmring_waitpoint *wp) {
+    (void)seg; (void)word; /* sleepers poll the word */ }
+void shmring_wake_one(shmring_segment *seg, shmring_waitpoint *wp) {
+    (void)seg; (void)word; }
 
 /* No way to fence other processes here: every notifier uses a real fence. */
 bool shmring_light_fence_ready(void) { return false; }
