@@ -9,6 +9,9 @@
 #include "shmring.h"
 
 #include <stdbool.h>
+#if defined(_MSC_VER) && !defined(__clang__)
+#include <intrin.h> /* _mm_pause, __yield, _BitScanForward64 */
+#endif
 
 /* How long one park lasts before the caller re-checks signals and liveness. */
 #define SHMRING_SLICE_NS INT64_C(50000000)
@@ -24,7 +27,18 @@
 typedef struct shmring_segment {
     unsigned char *base;
     size_t size;
+    /* How exactly `size` is known: 1 where the OS says the object's size
+     * (POSIX fstat); the page size where only the view's is known (Windows
+     * rounds a view up to whole pages). See shmring_segment_fit(). */
+    size_t size_granule;
+    /* Windows: the named semaphores the data and space waitpoints park on
+     * (segment_win32.c opens them, wait_win32.c uses them); unused elsewhere. */
+    void *wake[2];
 } shmring_segment;
+
+/* Windows: the most posts a waitpoint's semaphore holds, one per possible
+ * sleeper (every holder of both ends); more would only be spurious wake-ups. */
+#define SHMRING_WAKE_MAX_POSTS (2 * SHMRING_MAX_HOLDERS + 2)
 
 /* `name` is validated by shmring_name_check() first. */
 int shmring_segment_create(const char *name, size_t size, shmring_segment *seg);
@@ -32,8 +46,22 @@ int shmring_segment_create(const char *name, size_t size, shmring_segment *seg);
  * not (a look at the header only). */
 int shmring_segment_attach(const char *name, bool populate, shmring_segment *seg);
 void shmring_segment_detach(shmring_segment *seg);
+/* Remove the name. POSIX: shm_unlink. Windows, where a mapping lives only
+ * while a handle to it is open: drop the handle this process keeps for a
+ * ring it created (ENOENT if the name is gone, OK if it still lives on in
+ * other processes' handles). */
 int shmring_segment_unlink(const char *name);
 int shmring_name_check(const char *name);
+
+/* Does the header's `total` size fit the mapped object? Exactly where the
+ * OS told the size; within the last page where it only told the view's.
+ * Then seg->size becomes `total`. */
+static inline bool shmring_segment_fit(shmring_segment *seg, uint64_t total) {
+    if (total > seg->size || seg->size - total >= seg->size_granule)
+        return false;
+    seg->size = (size_t)total;
+    return true;
+}
 
 /* ---- process_*.c: who is alive --------------------------------------- */
 
@@ -267,10 +295,25 @@ static inline void shmring_prefetch(const void *p) {
 }
 
 static inline void shmring_cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+    _mm_pause();
+#elif defined(_MSC_VER) && defined(_M_ARM64)
+    __yield();
+#elif defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #elif defined(__aarch64__)
     __asm__ __volatile__("yield");
+#endif
+}
+
+/* Trailing zero bits of x != 0 (log2 of a power of two). */
+static inline uint32_t shmring_ctz64(uint64_t x) {
+#if defined(_MSC_VER) && !defined(__clang__)
+    unsigned long i;
+    _BitScanForward64(&i, x);
+    return (uint32_t)i;
+#else
+    return (uint32_t)__builtin_ctzll(x);
 #endif
 }
 

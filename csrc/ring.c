@@ -35,6 +35,22 @@ const char *shmring_strerror(int code) {
     }
 }
 
+/* Names are 1..SHMRING_NAME_MAX of [A-Za-z0-9._-], not starting with '.',
+ * on every OS; segment_*.c turn one into the OS's own name. */
+int shmring_name_check(const char *name) {
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > SHMRING_NAME_MAX || name[0] == '.')
+        return SHMRING_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-';
+        if (!ok)
+            return SHMRING_EINVAL;
+    }
+    return SHMRING_OK;
+}
+
 static bool is_power_of_two(uint64_t x) { return x != 0 && (x & (x - 1)) == 0; }
 
 uint64_t shmring_spsc_max_message_size(uint64_t capacity) {
@@ -140,7 +156,7 @@ static int check_header(shmring_ring *r, int kind) {
         return SHMRING_ECORRUPT;
     if (kind != 0 && (int)seg_kind != kind)
         return SHMRING_EKIND;
-    if (LOAD(total_size) != r->seg.size || LOAD(data_offset) != SHMRING_HEADER_SIZE ||
+    if (!shmring_segment_fit(&r->seg, LOAD(total_size)) || LOAD(data_offset) != SHMRING_HEADER_SIZE ||
         SHMRING_HEADER_SIZE + g.data_bytes != r->seg.size ||
         LOAD(max_message_size) != g.max_message || LOAD(slot_stride) != g.slot_stride)
         return SHMRING_ECORRUPT;
@@ -151,7 +167,7 @@ static int check_header(shmring_ring *r, int kind) {
     r->mask = g.capacity - 1;
     r->max_message = g.max_message;
     r->slot_stride = g.slot_stride;
-    r->slot_shift = (uint32_t)__builtin_ctzll(g.capacity);
+    r->slot_shift = shmring_ctz64(g.capacity);
     return SHMRING_OK;
 }
 

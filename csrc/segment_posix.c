@@ -16,21 +16,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Names are 1..SHMRING_NAME_MAX of [A-Za-z0-9._-]; we add the leading '/'. */
-int shmring_name_check(const char *name) {
-    size_t n = name ? strlen(name) : 0;
-    if (n == 0 || n > SHMRING_NAME_MAX || name[0] == '.')
-        return SHMRING_EINVAL;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '_' || c == '-';
-        if (!ok)
-            return SHMRING_EINVAL;
-    }
-    return SHMRING_OK;
-}
-
 static void os_name(const char *name, char out[SHMRING_NAME_MAX + 2]) {
     out[0] = '/';
     memcpy(out + 1, name, strlen(name) + 1);
@@ -74,6 +59,7 @@ static int map_fd(int fd, size_t size, bool populate, shmring_segment *seg) {
         return error_from_errno(errno);
     seg->base = p;
     seg->size = size;
+    seg->size_granule = 1; /* fstat gave the exact size */
     return SHMRING_OK;
 }
 
