@@ -9,8 +9,8 @@
 #include "shmring.h"
 
 #include <stdbool.h>
-#if defined(_MSC_VER) && !defined(__clang__)
-#include <intrin.h> /* _mm_pause, __yield, _BitScanForward64 */
+#if defined(_MSC_VER)
+#include <intrin.h> /* _mm_pause, __yield, _BitScanForward64 (MSVC and clang-cl) */
 #endif
 
 /* How long one park lasts before the caller re-checks signals and liveness. */

@@ -21,6 +21,7 @@ import itertools
 import os
 import re
 import secrets
+import sys
 import time
 import weakref
 
@@ -154,10 +155,12 @@ def _error(rc: int, address: str, what: str = "") -> Exception:
     if rc == lib.SHMRING_EKIND:
         return ChannelError(f"{address} holds another kind of ring: open it with the other mode ('spsc' or 'mpmc')")
     if rc == lib.SHMRING_ENOSPACE:
+        where = ("the commit limit (RAM + paging file) is reached" if sys.platform == "win32"
+                 else "/dev/shm full? Docker: --shm-size")
         return OSError(
             errno.ENOSPC,
-            f"no room for the segment of {address} in shared memory (/dev/shm full? Docker: --shm-size); "
-            "free space or use a smaller capacity",
+            f"no room for the segment of {address} in shared memory ({where}); "
+            "free memory or use a smaller capacity",
         )
     if rc == lib.SHMRING_ESYS:
         return OSError(ffi.errno, f"{os.strerror(ffi.errno)} ({address})")
@@ -664,7 +667,11 @@ def open(name: str, direction: str, *, create: bool = False, mode: str = "spsc",
 
 
 def unlink(name: str) -> None:
-    """Remove the name of a ring (processes that have it open keep it)."""
+    """Remove the name of a ring (processes that have it open keep it).
+
+    On Windows a ring lives while any process holds a handle to it, and has
+    no name to remove: this drops the handle that this process keeps for a
+    ring it created (and does nothing for a ring another process created)."""
     rc = lib.shmring_unlink(_check_name(name).encode())
     if rc not in (0, lib.SHMRING_ENOENT):
         raise _error(rc, f"shm://{name}", "unlink")
@@ -705,6 +712,12 @@ def inspect(name: str) -> dict:
 
 def list_segments() -> list[dict]:
     """Every shmring segment in /dev/shm (others are skipped)."""
+    if sys.platform == "win32":
+        raise OSError(
+            errno.ENOTSUP,
+            "Windows keeps no directory of shared-memory sections to list; name the ring "
+            "(shmring info NAME). A Windows ring goes away by itself when no process holds it",
+        )
     try:
         names = sorted(os.listdir(SHM_DIR))
     except FileNotFoundError:
