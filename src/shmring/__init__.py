@@ -5,6 +5,7 @@
     rx.recv()  # b"hello"
 """
 
+from ._version import __version__ as __version__  # re-exported (for type checkers too)
 from .channel import (
     AlreadyExists,
     BufferTooSmall,
@@ -20,8 +21,6 @@ from .channel import (
     Timeout,
 )
 from .transports import open, pair, unlink
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AlreadyExists",

@@ -15,6 +15,11 @@ a receiver iterates until ``Closed``.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:  # a type checker's own stubs have it on every Python version
+    from typing_extensions import Buffer
 
 
 class ChannelError(Exception):
@@ -27,7 +32,7 @@ class Timeout(ChannelError, TimeoutError):
     From ``send_many``, ``sent`` says how many of the messages went first.
     """
 
-    sent = 0
+    sent: int = 0
 
 
 class Closed(ChannelError):
@@ -44,9 +49,9 @@ class BufferTooSmall(ChannelError, ValueError):
     ``needed`` holds the size of that message.
     """
 
-    def __init__(self, message: str, needed: int):
+    def __init__(self, message: str, needed: int) -> None:
         super().__init__(message)
-        self.needed = needed
+        self.needed: int = needed
 
 
 class Corrupt(ChannelError):
@@ -74,7 +79,7 @@ class InUse(ChannelError):
 MAX_TIMEOUT = 2_000_000
 
 
-def check_timeout(timeout) -> float | None:
+def check_timeout(timeout: object) -> float | None:
     """Validate a ``timeout`` argument: None, or a number of seconds from 0 to MAX_TIMEOUT."""
     if timeout is None:
         return None
@@ -89,7 +94,7 @@ def check_timeout(timeout) -> float | None:
     return float(timeout)
 
 
-def check_count(max_n) -> int:
+def check_count(max_n: object) -> int:
     """Validate ``max_n`` of recv_many: an int >= 1."""
     if isinstance(max_n, bool) or not isinstance(max_n, int):
         raise TypeError(f"max_n must be an int, not {type(max_n).__name__}")
@@ -98,14 +103,14 @@ def check_count(max_n) -> int:
     return max_n
 
 
-def check_direction(direction) -> str:
+def check_direction(direction: object) -> str:
     """Validate the direction argument of open(): "w" (a Sender) or "r" (a Receiver)."""
     if not isinstance(direction, str) or direction not in ("r", "w"):
         raise ValueError(f"the second argument must be 'w' (send) or 'r' (receive), got {direction!r}")
     return direction
 
 
-def as_batch(messages) -> list:
+def as_batch(messages: Iterable[Buffer]) -> list[Buffer]:
     """The ``messages`` argument of send_many as a list."""
     if type(messages) is list:
         return messages
@@ -122,7 +127,9 @@ class Deadline:
 
     __slots__ = ("end",)
 
-    def __init__(self, timeout):
+    end: float | None
+
+    def __init__(self, timeout: float | None) -> None:
         timeout = check_timeout(timeout)
         self.end = None if timeout is None else time.monotonic() + timeout
 
@@ -143,10 +150,13 @@ class Deadline:
         return True
 
 
+_E = TypeVar("_E", bound="Endpoint")
+
+
 class Endpoint:
     """What a Sender and a Receiver share: closing and the context manager."""
 
-    _closed = False
+    _closed: bool = False
 
     @property
     def closed(self) -> bool:
@@ -160,17 +170,17 @@ class Endpoint:
         if self._closed:
             raise Closed(f"{what}() on a closed {type(self).__name__}")
 
-    def __enter__(self):
+    def __enter__(self: _E) -> _E:
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<{type(self).__name__} {self.address} {state}>"
 
-    address = "?"
+    address: str = "?"
 
 
 class Sender(Endpoint):
@@ -178,11 +188,11 @@ class Sender(Endpoint):
 
     max_message_size: int
 
-    def send(self, data, *, timeout: float | None = None) -> None:
+    def send(self, data: Buffer, *, timeout: float | None = None) -> None:
         """Send one message: any C-contiguous buffer, all or nothing."""
         raise NotImplementedError
 
-    def send_many(self, messages, *, timeout: float | None = None) -> None:
+    def send_many(self, messages: Iterable[Buffer], *, timeout: float | None = None) -> None:
         """Send every message of an iterable, in order, each all or nothing.
 
         A message over max_message_size fails the batch before any is sent.
@@ -221,7 +231,7 @@ class Receiver(Endpoint):
         """Receive the next message."""
         raise NotImplementedError
 
-    def recv_into(self, buffer, *, timeout: float | None = None) -> int:
+    def recv_into(self, buffer: Buffer, *, timeout: float | None = None) -> int:
         """Receive the next message into a writable buffer; returns its length.
 
         If the buffer is too small, raises BufferTooSmall and the message stays queued.
@@ -230,7 +240,7 @@ class Receiver(Endpoint):
 
     _deferred_error: ChannelError | None = None
 
-    def recv_many(self, max_n: int, *, timeout: float | None = None) -> list:
+    def recv_many(self, max_n: int, *, timeout: float | None = None) -> list[bytes]:
         """Wait for one message as ``recv`` does, then take up to ``max_n`` in all
         of those already there. Raises an error only when it has no message:
         one met after the first (Corrupt, say) is raised by the next call."""
@@ -249,7 +259,7 @@ class Receiver(Endpoint):
                 break
         return batch
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[bytes]:
         while True:
             try:
                 yield self.recv()

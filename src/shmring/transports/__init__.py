@@ -11,6 +11,10 @@ one serving several names them ``open_<scheme>`` / ``unlink_<scheme>``.
 from __future__ import annotations
 
 import importlib
+from types import ModuleType
+from typing import Any, Literal, overload
+
+from ..channel import Receiver, Sender
 
 # kind -> module implementing pair() (and open() for the schemes below)
 KINDS = {
@@ -31,19 +35,19 @@ SCHEMES = {
 _EXAMPLES = "'shm://name', 'fifo:///tmp/name', 'unix:///tmp/name' or 'tcp://127.0.0.1:5000'"
 
 
-def _module(kind: str):
+def _module(kind: str) -> ModuleType:
     try:
         return importlib.import_module(KINDS[kind])
     except KeyError:
         raise ValueError(f"unknown transport {kind!r}; choose one of {', '.join(KINDS)}") from None
 
 
-def pair(kind: str = "shm", **options):
+def pair(kind: str = "shm", **options: Any) -> tuple[Sender, Receiver]:
     """Both ends of a new channel: ``tx, rx = pair("shm", capacity=1 << 20)``."""
-    return _module(kind).pair(**options)
+    return _module(kind).pair(**options)  # type: ignore[no-any-return]
 
 
-def _split(address: str):
+def _split(address: str) -> tuple[str, str, ModuleType]:
     if not isinstance(address, str) or "://" not in address:
         raise ValueError(f"an address looks like {_EXAMPLES}, got {address!r}")
     scheme, rest = address.split("://", 1)
@@ -52,7 +56,15 @@ def _split(address: str):
     return scheme, rest, _module(SCHEMES[scheme])
 
 
-def open(address: str, direction: str, *, create: bool = False, **options):
+@overload
+def open(address: str, direction: Literal["w"], *, create: bool = False, **options: Any) -> Sender: ...
+@overload
+def open(address: str, direction: Literal["r"], *, create: bool = False, **options: Any) -> Receiver: ...
+@overload
+def open(address: str, direction: str, *, create: bool = False, **options: Any) -> Sender | Receiver: ...
+
+
+def open(address: str, direction: str, *, create: bool = False, **options: Any) -> Sender | Receiver:
     """Open one end of the channel at ``address``: "w" gives a Sender, "r" a Receiver.
 
     Addresses: ``shm://name``, ``fifo:///abs/path``, ``unix:///abs/path``,
@@ -61,7 +73,7 @@ def open(address: str, direction: str, *, create: bool = False, **options):
     """
     scheme, rest, module = _split(address)
     opener = getattr(module, f"open_{scheme}", None) or module.open
-    return opener(rest, direction, create=create, **options)
+    return opener(rest, direction, create=create, **options)  # type: ignore[no-any-return]
 
 
 def unlink(address: str) -> None:

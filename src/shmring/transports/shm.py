@@ -625,7 +625,7 @@ def _open_end(name: str, role: int, kind: int, spin_us: float, claim_timeout: fl
 
 def pair(*, mode: str = "spsc", capacity: int | None = None, slots: int | None = None,
          slot_size: int | None = None, spin_us: float = DEFAULT_SPIN_US,
-         claim_timeout: float = DEFAULT_CLAIM_TIMEOUT):
+         claim_timeout: float = DEFAULT_CLAIM_TIMEOUT) -> tuple[ShmSender, ShmReceiver]:
     """A new anonymous ring: (Sender, Receiver). The segment is unlinked when both ends close.
 
     mode="spsc": capacity bytes (default 1 MiB), messages up to capacity/2 - 8.
@@ -647,7 +647,7 @@ def pair(*, mode: str = "spsc", capacity: int | None = None, slots: int | None =
 
 def open(name: str, direction: str, *, create: bool = False, mode: str = "spsc",
          capacity: int | None = None, slots: int | None = None, slot_size: int | None = None,
-         spin_us: float = DEFAULT_SPIN_US, claim_timeout: float = DEFAULT_CLAIM_TIMEOUT):
+         spin_us: float = DEFAULT_SPIN_US, claim_timeout: float = DEFAULT_CLAIM_TIMEOUT) -> ShmSender | ShmReceiver:
     """Open one end of the named ring ``name`` ("w": Sender, "r": Receiver)."""
     _check_name(name)
     shape = _Shape(mode, capacity, slots, slot_size)
