@@ -77,8 +77,15 @@ def _info(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m shmring", description=__doc__)
+DESCRIPTION = (
+    "shmring: compare the transports (bench), and list (ls), remove (rm) or "
+    "inspect (info) the shared-memory rings on this machine."
+)
+
+
+def main(argv: list[str] | None = None, prog: str = "shmring") -> int:
+    """The ``shmring`` console script; ``python -m shmring`` passes its own prog."""
+    parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True)
     bench = sub.add_parser("bench", help="compare every transport and other IPC libraries: latency, throughput, CPU")
     bench.add_argument("--quick", action="store_true", help="shorter steps, 2 runs: finishes in under a minute")
@@ -102,5 +109,5 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except (ChannelError, ValueError, OSError) as e:  # a name that is wrong or gone: say so, no traceback
-        print(f"python -m shmring {args.command}: {e}", file=sys.stderr)
+        print(f"{parser.prog} {args.command}: {e}", file=sys.stderr)
         return 2
