@@ -172,8 +172,10 @@ def compile_args() -> list:
 
 
 def link_args() -> list:
-    if MSVC or DEBUG:
-        return ["/DEBUG"] if MSVC and DEBUG else []
+    if MSVC:
+        return ["/DEBUG"] if DEBUG else []
+    if DEBUG:
+        return []
     if sys.platform == "darwin":
         return ["-Wl,-S", "-Wl,-x"]  # ld64: no debug symbols, no local symbols
     return ["-s"]  # GNU ld, lld (Linux, MinGW): no symbol table, no debug info
