@@ -12,7 +12,9 @@
  * the header) in a process-wide list - the Windows stand-in for the POSIX
  * name - and drops it when asked to unlink, or when it sees that both ends
  * of the ring have closed (the point where POSIX unlinks the name), or when
- * the process exits. A ring another process created lives on while that
+ * the process exits. It looks at every segment call and, while it keeps any
+ * handle, every SWEEP_PERIOD_MS on a thread-pool timer: the last end may
+ * close in another process while this one makes no more calls. A ring another process created lives on while that
  * process or any end holds it.
  *
  * Waiting. Each end also opens two named semaphores, "...NAME.data" and
@@ -105,8 +107,11 @@ typedef struct kept {
     shmring_header *hdr; /* a view of the header page, to see when both ends closed */
 } kept;
 
+enum { SWEEP_PERIOD_MS = 100 };
+
 static SRWLOCK kept_lock = SRWLOCK_INIT;
 static kept *kept_list;
+static HANDLE sweep_timer; /* set while kept_list is not empty; guarded by kept_lock */
 
 static void kept_free(kept *k) {
     UnmapViewOfFile(k->hdr);
@@ -141,6 +146,29 @@ static void sweep(const char *name) {
     ReleaseSRWLockExclusive(&kept_lock);
 }
 
+/* The timer's callback: sweep; once nothing is kept, stop the timer (a
+ * non-blocking delete, the only kind allowed inside its own callback). */
+static VOID CALLBACK sweep_tick(PVOID unused, BOOLEAN fired) {
+    (void)unused;
+    (void)fired;
+    AcquireSRWLockExclusive(&kept_lock);
+    kept_sweep(NULL);
+    if (kept_list == NULL && sweep_timer != NULL) {
+        DeleteTimerQueueTimer(NULL, sweep_timer, NULL);
+        sweep_timer = NULL;
+    }
+    ReleaseSRWLockExclusive(&kept_lock);
+}
+
+/* Called with the lock held, after adding to kept_list. Without a timer the
+ * handle is still dropped at the next segment call or at exit. */
+static void start_sweep_timer(void) {
+    if (sweep_timer == NULL &&
+        !CreateTimerQueueTimer(&sweep_timer, NULL, sweep_tick, NULL, SWEEP_PERIOD_MS, SWEEP_PERIOD_MS,
+                               WT_EXECUTEDEFAULT))
+        sweep_timer = NULL;
+}
+
 static int keep(const char *name, HANDLE map) {
     kept *k = calloc(1, sizeof *k);
     if (k == NULL)
@@ -157,6 +185,7 @@ static int keep(const char *name, HANDLE map) {
     kept_sweep(NULL);
     k->next = kept_list;
     kept_list = k;
+    start_sweep_timer();
     ReleaseSRWLockExclusive(&kept_lock);
     return SHMRING_OK;
 }

@@ -7,18 +7,24 @@ here, at module level.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 import random
 import secrets
-import signal
 import struct
 import threading
 import time
 
-import shmring
+import pytest
 
-SHM_DIR = "/dev/shm"
+import shmring
+from tests.platform_support import SIGKILL, WINDOWS, yield_cpu
+
+if WINDOWS:
+    from tests.platform_support import section_access, section_exists
+
+SHM_DIR = "/dev/shm"  # POSIX; on Windows segments are named sections (tests/platform_support.py)
 MAGIC = 0x31474E49524D4853  # "SHMRING1"
 
 # Header offsets from csrc/layout.h.
@@ -67,7 +73,10 @@ def segments_of(pid: int) -> set[str]:
     """Segments made by process `pid`: named by unique_name() there, or created by it.
 
     The machine is shared, so segments of other processes are not ours to judge.
+    Windows cannot list sections (and one vanishes with its last handle): empty there.
     """
+    if WINDOWS:
+        return set()
     names = {n for n in os.listdir(SHM_DIR) if n.startswith("shmr-")}
     return {n for n in names if n.startswith(name_prefix(pid)) or creator_pid(n) == pid}
 
@@ -76,11 +85,44 @@ def segment_path(address_or_name: str) -> str:
     return os.path.join(SHM_DIR, address_or_name.removeprefix("shm://"))
 
 
+def remove_segment(address_or_name: str) -> None:
+    """Remove a segment whatever it holds; nothing if there is none."""
+    name = address_or_name.removeprefix("shm://")
+    if WINDOWS:
+        forged = _FORGED.pop(name, None)
+        if forged is not None:
+            forged.close()
+        shmring.unlink("shm://" + name)
+        return
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(SHM_DIR, name))
+
+
+def segment_gone(address_or_name: str, within: float = 5.0) -> bool:
+    """True once the segment no longer exists.
+
+    POSIX unlinks the name at the last close, so it is gone at once. On
+    Windows the creator drops its kept handle at its next segment call or
+    within 100 ms (segment_win32.c's sweep timer), so this waits for that.
+    """
+    deadline = time.monotonic() + (within if WINDOWS else 0)
+    while segment_exists(address_or_name):
+        if time.monotonic() >= deadline:
+            return False
+        yield_cpu()
+    return True
+
+
 def segment_exists(address_or_name: str) -> bool:
+    if WINDOWS:
+        return section_exists(address_or_name.removeprefix("shm://"))
     return os.path.exists(segment_path(address_or_name))
 
 
 def peek(address: str, offset: int, fmt: str = "<Q") -> int:
+    if WINDOWS:
+        raw = section_access(address.removeprefix("shm://"), offset, None, struct.calcsize(fmt))
+        return struct.unpack(fmt, raw)[0]
     with open(segment_path(address), "rb") as f:
         f.seek(offset)
         return struct.unpack(fmt, f.read(struct.calcsize(fmt)))[0]
@@ -88,12 +130,25 @@ def peek(address: str, offset: int, fmt: str = "<Q") -> int:
 
 def poke(address: str, offset: int, value: int, fmt: str = "<Q") -> None:
     """Write into a live segment, as a buggy or hostile process could."""
+    if WINDOWS:
+        section_access(address.removeprefix("shm://"), offset, struct.pack(fmt, value), 0)
+        return
     with open(segment_path(address), "r+b") as f, mmap.mmap(f.fileno(), 0) as m:
         struct.pack_into(fmt, m, offset, value)
 
 
+_FORGED: dict[str, mmap.mmap] = {}  # Windows: a section lives while a handle does
+
+
 def write_segment(name: str, content: bytes) -> None:
-    """Make /dev/shm/name directly, without shmring."""
+    """Make segment `name` directly, without shmring (Windows: a section, kept until remove_segment)."""
+    if WINDOWS:
+        if not content:
+            pytest.skip("not on Windows: a section cannot be empty")
+        forged = mmap.mmap(-1, len(content), tagname="Local\\shmring-" + name)
+        forged[:] = content
+        _FORGED[name] = forged
+        return
     fd = os.open(os.path.join(SHM_DIR, name), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.write(fd, content)
@@ -112,7 +167,7 @@ def wait_until_parked(address: str, waiters_offset: int, timeout: float = 10.0) 
     while peek(address, waiters_offset, "<I") == 0:
         if time.monotonic() > deadline:
             raise AssertionError(f"nobody parked on {address} within {timeout} s")
-        os.sched_yield()
+        yield_cpu()
 
 
 # ---- deterministic message streams ---------------------------------------------
@@ -196,7 +251,7 @@ def join_or_kill(p, timeout: float = 30.0) -> int:
     """Wait for a child; kill it and fail if it hangs."""
     p.join(timeout)
     if p.is_alive():
-        os.kill(p.pid, signal.SIGKILL)
+        os.kill(p.pid, SIGKILL)
         p.join()
         raise AssertionError(f"child {p.name} still running after {timeout} s; killed")
     return p.exitcode

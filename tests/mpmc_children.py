@@ -1,6 +1,6 @@
 """What the child processes of tests/test_shm_mpmc.py do (importable under spawn)."""
 
-import signal
+import threading
 import struct
 from array import array
 
@@ -52,7 +52,7 @@ def consume(rx, producers: int, results) -> None:
 def hold_then_die(end, ready) -> None:
     """Open an end (registering this process as its holder), say so, wait to be killed."""
     ready.set()
-    signal.pause()
+    threading.Event().wait()  # until killed (signal.pause does not exist on Windows)
 
 
 def send_forever(tx, producer: int, ready) -> None:

@@ -1,7 +1,6 @@
 """Every error on purpose: the exception type, its standard base class, and a
 message that says what went wrong and what to do."""
 
-import contextlib
 import math
 import os
 import random
@@ -16,6 +15,7 @@ from hypothesis import strategies as st
 import shmring
 import shmring.transports.shm as shm
 from tests import helpers as h
+from tests.platform_support import skip_on_windows
 
 CAPACITY = 4096
 MAX = CAPACITY // 2 - 8
@@ -35,8 +35,7 @@ def address():
     """A fresh named-ring address, removed after the test whatever happened."""
     address = "shm://" + h.unique_name()
     yield address
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(h.segment_path(address))
+    h.remove_segment(address)
 
 
 @pytest.fixture
@@ -376,7 +375,9 @@ NOT_RINGS = {
 
 @pytest.mark.parametrize("content", NOT_RINGS.values(), ids=NOT_RINGS.keys())
 def test_open_refuses_a_segment_that_is_not_a_ring(address, content):
-    h.write_segment(h.segment_path(address).rsplit("/", 1)[1], content)
+    if not any(content):
+        skip_on_windows("a section is whole pages: 100 zero bytes read as a page nobody initialised (the next test)")
+    h.write_segment(address.removeprefix("shm://"), content)
     with pytest.raises(shmring.Corrupt, match="is not a shmring segment"):
         shmring.open(address, "r")
 
@@ -386,7 +387,7 @@ def test_open_refuses_a_segment_that_is_not_a_ring(address, content):
 @pytest.mark.parametrize("content", [bytes(8192), b""], ids=["zeros-8192", "empty"])
 def test_open_gives_up_on_a_segment_nobody_finished_initialising(address, monkeypatch, content):
     monkeypatch.setattr(shm, "NOT_READY_WAIT", 0.2)
-    h.write_segment(h.segment_path(address).rsplit("/", 1)[1], content)
+    h.write_segment(address.removeprefix("shm://"), content)
     start = time.monotonic()
     with pytest.raises(shmring.ChannelError, match="never finished initialising.*shmring.unlink") as info:
         shmring.open(address, "r")
@@ -396,6 +397,7 @@ def test_open_gives_up_on_a_segment_nobody_finished_initialising(address, monkey
 
 @pytest.mark.parametrize("size", [h.HEADER_SIZE + 100, 2000])
 def test_open_refuses_a_truncated_segment(address, writer, size):
+    skip_on_windows("a section's size is fixed when it is made; nothing can shrink it")
     os.truncate(h.segment_path(address), size)
     with pytest.raises(shmring.Corrupt, match="impossible values.*create a new ring"):
         shmring.open(address, "r")

@@ -7,7 +7,6 @@ wedges the ring.
 
 import multiprocessing as mp
 import os
-import signal
 from array import array
 
 import pytest
@@ -17,10 +16,11 @@ from hypothesis import strategies as st
 import shmring
 from tests import helpers as h
 from tests import mpmc_children as kids
+from tests.platform_support import QUICK_START, SIGKILL
 
 SLOT_SIZE = 64
 SPAWN = mp.get_context("spawn")
-FORK = mp.get_context("fork")
+FORK = QUICK_START  # fork where the OS has it: these tests start and kill many children
 
 # Where a test reaches into the segment, as a crashed process would have left it
 # (docs/FORMAT.md): holder tables of each end, then the slots.
@@ -165,7 +165,7 @@ def test_a_sender_killed_mid_write_costs_nothing_and_does_not_wedge_the_ring():
         holder = holder_index(tx.address, SENDER_HOLDERS, child.pid)
         h.poke(tx.address, h.HEADER_SIZE, slot_state(0, holder, SLOT_WRITING))
         h.poke(tx.address, h.HEAD_OFFSET, 1)
-        os.kill(child.pid, signal.SIGKILL)
+        os.kill(child.pid, SIGKILL)
         child.join()
         tx.send(b"after")
         assert rx.recv(timeout=10) == b"after"  # the dead claim is skipped, not waited for
@@ -183,7 +183,7 @@ def test_a_receiver_killed_mid_read_loses_only_its_message():
         holder = holder_index(rx.address, RECEIVER_HOLDERS, child.pid)
         h.poke(rx.address, h.HEADER_SIZE, slot_state(0, holder, SLOT_READING))
         h.poke(rx.address, h.TAIL_OFFSET, 1)
-        os.kill(child.pid, signal.SIGKILL)
+        os.kill(child.pid, SIGKILL)
         child.join()
         tx.send(b"second")
         tx.send(b"third", timeout=10)  # needs slot 0 back from the dead receiver
@@ -203,7 +203,7 @@ def test_a_live_but_slow_claimer_is_never_overtaken():
         with pytest.raises(shmring.Timeout):
             rx.recv(timeout=0.3)  # 30 claim timeouts: still waiting for the live claimer
         assert tx.stats()["recovered_writes"] == 0
-        os.kill(child.pid, signal.SIGKILL)
+        os.kill(child.pid, SIGKILL)
         child.join()
         assert rx.recv(timeout=10) == b"behind the slow one"
 
@@ -221,7 +221,7 @@ def test_senders_killed_at_random_moments_never_wedge_or_corrupt_the_ring():
                 producer, seq = kids.check(rx.recv(timeout=10))
                 assert (producer, seq) not in seen, "a message arrived twice"
                 seen.add((producer, seq))
-            os.kill(child.pid, signal.SIGKILL)
+            os.kill(child.pid, SIGKILL)
             child.join()
             while True:  # drain what it published before dying
                 try:
@@ -251,7 +251,7 @@ def test_receivers_killed_at_random_moments_lose_at_most_their_message_each():
             for _ in range(300 + 97 * victim):  # keep it busy, then kill it mid-stream
                 tx.send(kids.message(0, sent, 48), timeout=10)
                 sent += 1
-            os.kill(child.pid, signal.SIGKILL)
+            os.kill(child.pid, SIGKILL)
             child.join()
             got += [(v >> 32, v & 0xFFFFFFFF) for v in seen[:count.value]]
         tx.send(kids.message(0, sent, 48), timeout=10)  # the ring still takes messages...

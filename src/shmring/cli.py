@@ -64,10 +64,24 @@ def _rm(args) -> int:
     if not names:
         print("nothing to remove (name segments, or pass --stale)", file=sys.stderr)
         return 1
+    if sys.platform == "win32":
+        return _rm_windows(shm, names)
     for name in names:
         shm.unlink(name.removeprefix("shm://"))
         print(f"removed {name}")
     return 0
+
+
+def _rm_windows(shm, names) -> int:
+    """Windows has no name to unlink: a section lives exactly while a process
+    holds a handle to it, so rm can only say who keeps it."""
+    for name in names:
+        info = shm.inspect(name.removeprefix("shm://"))  # NotFound (exit 2) if no process holds it
+        holders = info["sender"]["live_holders"] + info["receiver"]["live_holders"]
+        print(f"{name}: cannot be removed on Windows; it goes away by itself when the last process holding it "
+              f"closes it or exits ({holders} live end holder(s), creator pid {info['creator_pid']} "
+              f"{'alive' if info['creator_alive'] else 'gone'})", file=sys.stderr)
+    return 1
 
 
 def _info(args) -> int:
