@@ -81,10 +81,10 @@ def test_message_of_max_message_size_goes_through(ring):
 def test_send_to_a_full_ring_times_out_having_sent_nothing(ring, timeout):
     tx, rx = ring
     fill_exactly(tx)
-    start = time.monotonic()
+    start = time.perf_counter()
     with pytest.raises(shmring.Timeout, match="send.. on .* timed out") as info:
         tx.send(b"x", timeout=timeout)
-    assert time.monotonic() - start >= timeout
+    assert time.perf_counter() - start >= timeout
     assert isinstance(info.value, TimeoutError)
     assert rx.recv(timeout=0) == bytes(MAX)
     assert rx.recv(timeout=0) == bytes(MAX)
@@ -96,10 +96,10 @@ def test_send_to_a_full_ring_times_out_having_sent_nothing(ring, timeout):
 def test_receive_from_an_empty_ring_times_out(ring, timeout, call):
     _, rx = ring
     receive = {"recv": lambda: rx.recv(timeout=timeout), "recv_into": lambda: rx.recv_into(bytearray(8), timeout=timeout)}
-    start = time.monotonic()
+    start = time.perf_counter()
     with pytest.raises(shmring.Timeout, match="timed out") as info:
         receive[call]()
-    assert time.monotonic() - start >= timeout
+    assert time.perf_counter() - start >= timeout
     assert isinstance(info.value, TimeoutError)
 
 
@@ -388,10 +388,10 @@ def test_open_refuses_a_segment_that_is_not_a_ring(address, content):
 def test_open_gives_up_on_a_segment_nobody_finished_initialising(address, monkeypatch, content):
     monkeypatch.setattr(shm, "NOT_READY_WAIT", 0.2)
     h.write_segment(address.removeprefix("shm://"), content)
-    start = time.monotonic()
+    start = time.perf_counter()
     with pytest.raises(shmring.ChannelError, match="never finished initialising.*shmring.unlink") as info:
         shmring.open(address, "r")
-    assert time.monotonic() - start >= 0.2
+    assert time.perf_counter() - start >= 0.2
     assert not isinstance(info.value, shmring.Corrupt)
 
 
@@ -518,7 +518,7 @@ def test_a_blocked_recv_notices_corruption_while_it_waits(ring):
     blocked.start()
     h.wait_until_parked(rx.address, h.DATA_WAITERS_OFFSET)
     h.poke(rx.address, h.HEAD_OFFSET, 3 * CAPACITY)
-    corrupted_at = time.monotonic()
+    corrupted_at = time.perf_counter()
     blocked.join(10)
     assert isinstance(blocked.error, shmring.Corrupt)
     assert blocked.ended - corrupted_at < 1

@@ -114,9 +114,9 @@ def ring_machine(capacity: int):
         @precondition(lambda self: not self.queued)
         @rule()
         def recv_times_out_on_empty_ring(self):
-            start = time.monotonic()
+            start = time.perf_counter()
             self.expect_empty(lambda: self.rx.recv(timeout=0.002))
-            assert time.monotonic() - start >= 0.002
+            assert time.perf_counter() - start >= 0.002
 
         def teardown(self):
             self.tx.close()

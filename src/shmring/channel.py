@@ -14,6 +14,7 @@ a receiver iterates until ``Closed``.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, TypeVar
@@ -122,6 +123,13 @@ def as_batch(messages: Iterable[Buffer]) -> list[Buffer]:
         ) from None
 
 
+# The clock of every timeout. Before 3.13, time.monotonic on Windows is
+# GetTickCount64, which moves in 15.6 ms steps: a 2 ms timeout could end at
+# once, a 300 ms one 15 ms early. perf_counter is QueryPerformanceCounter
+# there; elsewhere both are the same monotonic clock.
+monotonic = time.perf_counter if sys.platform == "win32" else time.monotonic
+
+
 class Deadline:
     """The end of a timeout on the monotonic clock; ``None`` means never."""
 
@@ -131,13 +139,13 @@ class Deadline:
 
     def __init__(self, timeout: float | None) -> None:
         timeout = check_timeout(timeout)
-        self.end = None if timeout is None else time.monotonic() + timeout
+        self.end = None if timeout is None else monotonic() + timeout
 
     def remaining(self) -> float | None:
         """Seconds left (never negative), or None for no deadline."""
         if self.end is None:
             return None
-        return max(0.0, self.end - time.monotonic())
+        return max(0.0, self.end - monotonic())
 
     def nap(self, interval: float) -> bool:
         """Sleep ``interval`` seconds, or what is left if less, before polling

@@ -46,6 +46,7 @@ from ..channel import (
     check_count,
     check_direction,
     check_timeout,
+    monotonic,
 )
 
 DEFAULT_CAPACITY = 1 << 20
@@ -102,9 +103,9 @@ def _call_in_slices(call, timeout):
         while rc in _KEEP_WAITING:
             rc = call(SLICE_NS)
         return rc
-    end = time.monotonic() + timeout
+    end = monotonic() + timeout
     while True:
-        left_ns = int((end - time.monotonic()) * 1e9)
+        left_ns = int((end - monotonic()) * 1e9)
         if left_ns <= 0:
             rc = call(0)  # one last try that never blocks
             return lib.SHMRING_ETIMEDOUT if rc == _EAGAIN else rc
@@ -612,10 +613,10 @@ class _Shape:
 
 def _open_end(name: str, role: int, kind: int, spin_us: float, claim_timeout: float):
     out = ffi.new("shmring_ring **")
-    give_up = time.monotonic() + NOT_READY_WAIT
+    give_up = monotonic() + NOT_READY_WAIT
     while True:
         rc = lib.shmring_open(name.encode(), role, kind, out)
-        if rc != lib.SHMRING_ENOTREADY or time.monotonic() > give_up:
+        if rc != lib.SHMRING_ENOTREADY or monotonic() > give_up:
             break
         time.sleep(0.001)  # the creator is between sizing the segment and writing its header
     if rc != 0:
