@@ -105,9 +105,9 @@ def segment_gone(address_or_name: str, within: float = 5.0) -> bool:
     Windows the creator drops its kept handle at its next segment call or
     within 100 ms (segment_win32.c's sweep timer), so this waits for that.
     """
-    deadline = time.monotonic() + (within if WINDOWS else 0)
+    deadline = time.perf_counter() + (within if WINDOWS else 0)
     while segment_exists(address_or_name):
-        if time.monotonic() >= deadline:
+        if time.perf_counter() >= deadline:
             return False
         yield_cpu()
     return True
@@ -163,9 +163,9 @@ def wait_until_parked(address: str, waiters_offset: int, timeout: float = 10.0) 
     the C call, so seeing it non-zero proves the call is blocked there (not
     merely about to be made).
     """
-    deadline = time.monotonic() + timeout
+    deadline = time.perf_counter() + timeout
     while peek(address, waiters_offset, "<I") == 0:
-        if time.monotonic() > deadline:
+        if time.perf_counter() > deadline:
             raise AssertionError(f"nobody parked on {address} within {timeout} s")
         yield_cpu()
 
@@ -270,7 +270,7 @@ class Background(threading.Thread):
             self.result = self.fn()
         except BaseException as e:
             self.error = e
-        self.ended = time.monotonic()
+        self.ended = time.perf_counter()
 
 
 # ---- what child processes run ----------------------------------------------------

@@ -154,9 +154,9 @@ class DiesOnOpen:
 
 def test_a_child_that_dies_fails_its_row_quickly_and_the_others_still_run():
     dying = Contender("dies", lambda max_size: (DiesOnOpen(), DiesOnOpen()))
-    started = time.monotonic()
+    started = time.perf_counter()
     out = runner.run(Plan.tiny(), [dying, mp_pipe.PEER])
-    assert time.monotonic() - started < 30
+    assert time.perf_counter() - started < 30
     assert "exited (code 3)" in out["errors"]["dies"]
     assert out["runs"]["dies"] == []
     assert len(out["runs"]["multiprocessing.Pipe"]) == 1

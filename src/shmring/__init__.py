@@ -19,6 +19,7 @@ from .channel import (
     Receiver,
     Sender,
     Timeout,
+    UnixSocketsUnavailable,
 )
 from .transports import open, pair, unlink
 
@@ -35,6 +36,7 @@ __all__ = [
     "Receiver",
     "Sender",
     "Timeout",
+    "UnixSocketsUnavailable",
     "open",
     "pair",
     "unlink",

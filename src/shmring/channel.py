@@ -67,6 +67,12 @@ class AlreadyExists(ChannelError, FileExistsError):
     """``create=True`` but something already exists at that address."""
 
 
+class UnixSocketsUnavailable(ChannelError, ValueError):
+    """unix:// on a Python without ``socket.AF_UNIX`` (Windows CPython): the address cannot be used here.
+
+    A ValueError, as any address this Python cannot use (an unknown scheme is one too)."""
+
+
 class IncompatibleVersion(ChannelError):
     """The segment was made by a shmring with a different memory layout."""
 

@@ -37,7 +37,7 @@ READ_BUFFER_SIZE = 64 * 1024
 
 _unpack_header = HEADER.unpack_from
 _PEER_GONE = (BrokenPipeError, ConnectionResetError)
-_HANGUP = select.POLLHUP | select.POLLERR
+_HANGUP = getattr(select, "POLLHUP", 0) | getattr(select, "POLLERR", 0)  # no poll() on Windows
 
 
 def _poll_ms(deadline: Deadline) -> int | None:
@@ -54,6 +54,9 @@ class FrameWriter:
         self._address = address
         self._pending = None  # the unwritten rest of a committed frame: a list of bytes
         self._pending_pid = 0  # the process whose memory holds that rest
+        self._init_waiting(fd)
+
+    def _init_waiting(self, fd: int) -> None:
         self._poller = select.poll()
         self._poller.register(fd, select.POLLOUT)
 
@@ -108,10 +111,7 @@ class FrameWriter:
         """
         try:
             while parts:
-                try:
-                    n = os.writev(self._fd, parts)
-                except BlockingIOError:
-                    n = 0
+                n = self._send_some(parts)
                 if n:
                     started = True
                     parts = _advance(parts, n)
@@ -127,6 +127,13 @@ class FrameWriter:
             if started and parts:
                 self._keep_pending(parts)  # e.g. KeyboardInterrupt mid-frame: the frame is still finished later
             raise
+
+    def _send_some(self, parts) -> int:
+        """Write from the start of ``parts`` without waiting; the bytes written (send() inlines this)."""
+        try:
+            return os.writev(self._fd, parts)
+        except BlockingIOError:
+            return 0
 
     def _keep_pending(self, parts) -> None:
         self._pending = [bytes(p) for p in parts]  # copied: the caller may reuse its buffer after send() returns
@@ -178,6 +185,9 @@ class FrameReader:
         self._end = 0
         self._large = None  # the payload of a frame too big for the buffer, being filled
         self._large_filled = 0
+        self._init_waiting(fd)
+
+    def _init_waiting(self, fd: int) -> None:
         self._poller = select.poll()
         self._poller.register(fd, select.POLLIN)
 

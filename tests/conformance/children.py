@@ -59,11 +59,18 @@ def digest_all(rx, report) -> None:
 
 
 def send_until_killed(tx, enough, count_before_signal: int, sizes) -> None:
-    """Send numbered messages for ever; set ``enough`` once the first ``count_before_signal`` returned."""
+    """Send numbered messages for ever; set ``enough`` once the first ``count_before_signal`` returned
+    and a send found the channel full (it then waits for room: the kill lands in a blocked send)."""
     for seq in itertools.count():
-        tx.send(message(seq, sizes[seq % len(sizes)]), timeout=WAIT)
-        if seq + 1 == count_before_signal:
+        data = message(seq, sizes[seq % len(sizes)])
+        if seq < count_before_signal:
+            tx.send(data, timeout=WAIT)
+            continue
+        try:
+            tx.send(data, timeout=0)
+        except shmring.Timeout:
             enough.set()
+            tx.send(data, timeout=WAIT)
 
 
 def recv_until_killed(rx, ready) -> None:

@@ -16,6 +16,7 @@ from typing import Callable
 import pytest
 
 import shmring
+from tests.conformance.availability import needs_unix_sockets
 
 MAX = 64 * 1024  # max_message_size of the byte-stream and queue channels: small keeps the suite fast
 
@@ -106,7 +107,8 @@ class Channels:
             tx.close()
 
 
-@pytest.fixture(params=TRANSPORTS, ids=str)
+@pytest.fixture(params=[pytest.param(t, marks=needs_unix_sockets) if t.name == "unix" else t for t in TRANSPORTS],
+                ids=str)
 def transport(request):
     workdir = tempfile.mkdtemp(prefix="shmr-conf-")  # short: a unix socket path has at most 107 bytes
     channels = Channels(request.param, workdir)

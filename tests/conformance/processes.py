@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from contextlib import contextmanager
 
 from tests.conformance.children import WAIT
+from tests.platform_support import yield_cpu
 
 
 def wait_until_blocked(pid: int, timeout: float = 10.0) -> None:
@@ -22,11 +22,11 @@ def wait_until_blocked(pid: int, timeout: float = 10.0) -> None:
     """
     if not sys.platform.startswith("linux"):
         return
-    deadline = time.monotonic() + timeout
+    deadline = time.perf_counter() + timeout
     while _state(pid) != "S":
-        if time.monotonic() > deadline:
+        if time.perf_counter() > deadline:
             raise AssertionError(f"process {pid} did not block within {timeout} s (state {_state(pid)})")
-        os.sched_yield()
+        yield_cpu()
 
 
 def _state(pid: int) -> str:

@@ -7,13 +7,13 @@ in tests/test_shm_errors.py.
 
 from __future__ import annotations
 
-import os
 import struct
 
 import pytest
 
 import shmring
 from tests.conformance.children import WAIT
+from tests.conformance.rawstream import write_some
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -26,7 +26,7 @@ def stream_channel(transport):
 
 
 def write_raw(tx, data: bytes) -> None:
-    assert os.write(tx.fileno(), data) == len(data)
+    assert write_some(tx, data) == len(data)
 
 
 def test_a_frame_longer_than_max_message_size_is_corrupt(stream_channel):

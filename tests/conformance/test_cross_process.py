@@ -13,6 +13,7 @@ import shmring
 from tests.conformance import children
 from tests.conformance.children import WAIT, digest, message
 from tests.conformance.processes import assert_exits_cleanly, running
+from tests.platform_support import start_method_params
 
 
 @pytest.mark.timeout(90)
@@ -46,7 +47,7 @@ def _check_sequences(tx, control):
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("method", ["spawn", "fork"])
+@pytest.mark.parametrize("method", start_method_params())
 def test_children_use_their_copies_after_the_parent_closed_its_own(transport, method):
     to_child, child_in = transport.make()
     child_out, from_child = transport.make()
@@ -81,7 +82,7 @@ def test_the_receiver_gets_closed_when_the_last_copy_of_the_sender_closes(transp
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("method", ["spawn", "fork"])
+@pytest.mark.parametrize("method", start_method_params())
 def test_a_message_a_child_sent_before_exiting_unclosed_arrives_whole(transport, method):
     # Larger than a pipe or socket buffer, so that a stream sender keeps the
     # rest as a pending tail, which only the close at the child's exit writes.

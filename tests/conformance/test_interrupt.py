@@ -12,8 +12,14 @@ import shmring
 from tests.conformance import children
 from tests.conformance.children import WAIT, message, receive_all
 from tests.conformance.processes import assert_exits_cleanly, running, wait_until_blocked
+from tests.platform_support import WINDOWS
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [
+    pytest.mark.timeout(60),
+    pytest.mark.skipif(
+        WINDOWS, reason="Windows has no SIGINT to send to another process (Ctrl-C goes to a console's process group)"
+    ),
+]
 
 
 def test_ctrl_c_in_recv(transport):

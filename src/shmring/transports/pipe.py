@@ -17,6 +17,24 @@ processes (pass the ends to ``multiprocessing`` children).
   first ``send``, within that send's timeout. Waiting for a reader is polling
   (the OS has no way to wait for it), so that first meeting costs up to 10 ms.
 
+On Windows (see :mod:`shmring.transports._winpipe`): ``pair()`` makes a
+one-way pipe as CreatePipe would, but with overlapped I/O, and
+``fifo://PATH`` is the named pipe ``\\\\.\\pipe\\PATH``: the whole absolute
+path names it, with backslashes (``fifo:///tmp/x`` is ``\\\\.\\pipe\\tmp\\x``,
+``fifo://C:\\Temp\\x`` is ``\\\\.\\pipe\\C:\\Temp\\x``; a relative path is
+refused there too). Why one scheme and not a ``pipe://`` of its own: a
+Windows named pipe is what plays the FIFO's part there (a byte stream
+between unrelated processes, met by name), and one scheme lets the same
+address work on every OS. What differs, because a Windows pipe is a server
+and a client, not a file: nothing appears in the directory of PATH; the
+creator is the server and takes one peer (a second opener gets InUse, as
+does one that opens the direction the creator took); the other end must
+exist when it opens (NotFound at once otherwise, ``open_timeout`` has
+nothing to wait for); only the creator's user may open it (the pipe's
+security descriptor, as mode 0600 on POSIX); the pipe disappears when the
+creator's handle closes (as the FIFO file is removed then), so nothing is
+ever left behind and ``unlink`` is a no-op.
+
 What every stream transport guarantees (see :mod:`shmring.framing`):
 messages arrive whole and in order; a sender that closes or dies between
 messages gives the receiver Closed after the last one; a sender killed in
@@ -33,6 +51,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
 
 from ..channel import Deadline, NotFound, Timeout, check_direction, check_timeout
 from ._paths import OwnedPath, absolute_path, already_exists, unlink_path
@@ -41,25 +60,43 @@ from ._stream import DEFAULT_MAX_MESSAGE_SIZE, StreamReceiver, StreamSender, che
 DEFAULT_OPEN_TIMEOUT = 5.0
 READER_POLL_INTERVAL = 0.01  # seconds between tries to open a FIFO for writing
 
+_WINDOWS = sys.platform == "win32"
+if _WINDOWS:
+    from . import _winpipe
+
 
 class PipeSender(StreamSender):
     """Sends frames into a pipe or FIFO."""
+
+    if _WINDOWS:
+        _handles = _winpipe.PipeHandles
 
 
 class PipeReceiver(StreamReceiver):
     """Receives frames from a pipe or FIFO."""
 
+    if _WINDOWS:
+        _handles = _winpipe.PipeHandles
+
 
 def pair(*, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE):
     """A new anonymous pipe: (Sender, Receiver)."""
     max_message_size = check_max_message_size(max_message_size)
-    r, w = os.pipe()
+    if _WINDOWS:
+        w, r = _winpipe.anonymous_pair()
+    else:
+        r, w = os.pipe()
     return PipeSender("pipe:anonymous", max_message_size, w), PipeReceiver("pipe:anonymous", max_message_size, r)
 
 
 def open(path: str, direction: str, *, create: bool = False, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
          open_timeout: float = DEFAULT_OPEN_TIMEOUT):
     """Open one end of the FIFO at ``path`` ("w": Sender, "r": Receiver)."""
+    if _WINDOWS:
+        check_max_message_size(max_message_size)
+        check_timeout(open_timeout)
+        return _winpipe.open_fifo(PipeSender, PipeReceiver, path, check_direction(direction), create=create,
+                                  max_message_size=max_message_size)
     path = absolute_path("fifo", path)
     address = f"fifo://{path}"
     max_message_size = check_max_message_size(max_message_size)
@@ -83,7 +120,14 @@ def open(path: str, direction: str, *, create: bool = False, max_message_size: i
 
 
 def unlink(path: str) -> None:
-    """Remove a leftover FIFO (processes that have it open keep it)."""
+    """Remove a leftover FIFO (processes that have it open keep it).
+
+    On Windows, a no-op once the name is checked: a named pipe disappears
+    with the last handle to it, so a dead process never leaves one behind,
+    and a live one cannot be removed from outside."""
+    if _WINDOWS:
+        _winpipe.pipe_name(path)
+        return
     unlink_path(absolute_path("fifo", path), stat.S_ISFIFO, "FIFO")
 
 

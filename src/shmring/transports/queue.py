@@ -44,6 +44,11 @@ What multiprocessing.Queue cannot do, and so this transport does not:
 - Ctrl-C that lands while ``recv`` is in the middle of reading one message
   (not while waiting for one) leaves the pipe mid-message, as with
   ``Queue.get``.
+
+On Windows the queue's pipe is a named pipe (multiprocessing's
+PipeConnection); the receiving end holds its own duplicate of the read
+handle, waits in slices of at most 50 ms (so Ctrl-C is seen), and the
+receivers' liveness comes from :mod:`._winprocess`. Only spawn exists there.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ import multiprocessing.context
 import multiprocessing.util
 import os
 import queue as _queue
+import sys
 import time
 from multiprocessing.reduction import ForkingPickler
 
@@ -69,9 +75,16 @@ from ..channel import (
     Timeout,
     check_timeout,
 )
-from . import _holders, _open_ends
-from ._holders import HolderTable
+from . import _open_ends
 from ._stream import DEFAULT_MAX_MESSAGE_SIZE, check_max_message_size
+
+_WINDOWS = sys.platform == "win32"
+if _WINDOWS:
+    import _winapi
+
+    from ._winprocess import HolderTable, me
+else:
+    from ._holders import HolderTable, me
 
 ADDRESS = "queue:anonymous"
 SLICE = 0.05  # seconds a blocked send or close waits before looking at the receiver again
@@ -88,12 +101,21 @@ def pair(*, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE, maxsize: int = 0, 
     receivers = HolderTable(ctx)
     # The receiving end reads through its own copy of the read end; the queue's
     # own copies (read and write end) belong to the sender, which closes them.
-    reader = multiprocessing.connection.Connection(os.dup(q._reader.fileno()), writable=False)
-    me = _holders.me()
-    receivers.add(me)
-    rx = QueueReceiver(reader, q._rlock, q._sem, receivers, max_message_size, me)
+    reader = _own_read_end(q._reader)
+    holder = me()
+    receivers.add(holder)
+    rx = QueueReceiver(reader, q._rlock, q._sem, receivers, max_message_size, holder)
     tx = QueueSender(q, receivers, max_message_size, bounded=maxsize > 0)
     return tx, rx
+
+
+def _own_read_end(conn):
+    """A Connection on a duplicate of the read end of the queue's pipe."""
+    if _WINDOWS:
+        here = _winapi.GetCurrentProcess()
+        handle = _winapi.DuplicateHandle(here, conn.fileno(), here, 0, False, _winapi.DUPLICATE_SAME_ACCESS)
+        return multiprocessing.connection.PipeConnection(handle, writable=False)
+    return multiprocessing.connection.Connection(os.dup(conn.fileno()), writable=False)
 
 
 def _check_spawning(ep) -> None:
@@ -235,7 +257,7 @@ class QueueReceiver(Receiver):
 
     def _get(self, timeout) -> bytes:
         """Queue.get(): without a timeout a plain blocking read, else lock and poll within the timeout."""
-        if timeout is None:
+        if timeout is None and not _WINDOWS:  # (Windows: a blocking read would not see Ctrl-C)
             with self._rlock:
                 raw = self._read_one()
                 self._slots.release()
@@ -246,18 +268,32 @@ class QueueReceiver(Receiver):
             raise Corrupt(f"{self.address}: got a {type(data).__name__} that no shmring sender puts")
         return data
 
-    def _get_within(self, timeout: float) -> bytes:
+    def _get_within(self, timeout: float | None) -> bytes:
         deadline = Deadline(timeout)
         if not self._rlock.acquire(True, timeout):
             raise self._timeout()
         try:
-            if not self._reader.poll(deadline.remaining()):
+            if not (self._poll_in_slices(deadline) if _WINDOWS else self._reader.poll(deadline.remaining())):
                 raise self._timeout()
             raw = self._read_one()
             self._slots.release()
         finally:
             self._rlock.release()
         return raw
+
+    def _poll_in_slices(self, deadline) -> bool:
+        """Windows: Connection.poll in slices of at most SLICE (the waits there do not return for Ctrl-C)."""
+        while True:
+            left = deadline.remaining()
+            try:
+                if self._reader.poll(SLICE if left is None else min(SLICE, left)):
+                    return True
+            except BrokenPipeError:
+                return True  # every sender is gone: the read says Closed
+            except InterruptedError:
+                pass  # Ctrl-C woke the wait: its handler runs now
+            if left is not None and deadline.remaining() == 0:
+                return False
 
     def _read_one(self) -> bytes:
         try:
@@ -286,16 +322,16 @@ class QueueReceiver(Receiver):
     def __reduce__(self):
         self._check_open("pickle")
         _check_spawning(self)
-        me = _holders.me()
-        self._receivers.add(me)  # counts from now, under this process until the child takes it over
+        holder = me()
+        self._receivers.add(holder)  # counts from now, under this process until the child takes it over
         return (_rebuild_receiver, (self._reader, self._rlock, self._slots, self._receivers,
-                                    self.max_message_size, me))
+                                    self.max_message_size, holder))
 
 
 def _rebuild_receiver(reader, rlock, slots, receivers, max_message_size, origin):
-    me = _holders.me()
-    receivers.hand_over(origin, me)
-    return QueueReceiver(reader, rlock, slots, receivers, max_message_size, me)
+    holder = me()
+    receivers.hand_over(origin, holder)
+    return QueueReceiver(reader, rlock, slots, receivers, max_message_size, holder)
 
 
 # ---- copies across fork(), and closing at exit -----------------------------------
@@ -306,7 +342,7 @@ def _receivers_open():
 
 def _before_fork():
     for ep in _receivers_open():
-        ep._fork_origin = _holders.me()
+        ep._fork_origin = me()
         ep._receivers.add(ep._fork_origin)  # the child's copy, counted before it exists
 
 
@@ -316,11 +352,13 @@ def _after_fork_in_parent():
 
 
 def _after_fork_in_child():
-    me = _holders.me()
+    holder = me()
     for ep in _receivers_open():
         if ep._fork_origin is not None:
-            ep._receivers.hand_over(ep._fork_origin, me)
-            ep._holder, ep._fork_origin = me, None
+            ep._receivers.hand_over(ep._fork_origin, holder)
+            ep._holder, ep._fork_origin = holder, None
 
 
-os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)

@@ -27,6 +27,16 @@ closes or dies makes ``send`` raise Closed; on TCP the kernel learns of it
 from the peer's reset, so the first ``send`` after the close may still
 succeed (the message is lost, as one sent just before a close would be) and
 a following one raises Closed.
+
+On Windows (see :mod:`shmring.transports._winsocket`): ``pair()`` is
+``socket.socketpair()``, which there is a TCP connection over the loopback
+(with TCP_NODELAY), since Windows Python has no AF_UNIX socketpair;
+``tcp://`` is the same as everywhere; ``unix://`` works only on a Windows
+Python that has ``socket.AF_UNIX`` (none so far, 3.10 to 3.13 included) and
+otherwise raises :class:`UnixSocketsUnavailable` (a ChannelError and a
+ValueError) naming what to use instead: ``tcp://`` or ``fifo://``.
+Every wait is a ``select`` in slices of at most 50 ms, so Ctrl-C interrupts
+it there too.
 """
 
 from __future__ import annotations
@@ -35,27 +45,53 @@ import errno
 import os
 import socket as _socket
 import stat
+import sys
 
-from ..channel import AlreadyExists, ChannelError, Deadline, NotFound, Timeout, check_direction, check_timeout
+from ..channel import (
+    AlreadyExists,
+    ChannelError,
+    Deadline,
+    NotFound,
+    Timeout,
+    UnixSocketsUnavailable,
+    check_direction,
+    check_timeout,
+)
 from ._paths import OwnedPath, absolute_path, already_exists, unlink_path
 from ._stream import DEFAULT_MAX_MESSAGE_SIZE, StreamReceiver, StreamSender, check_max_message_size
 
 DEFAULT_OPEN_TIMEOUT = 5.0
 RETRY_INTERVAL = 0.02  # seconds between connection attempts while refused
 
+_WINDOWS = sys.platform == "win32"
+if _WINDOWS:
+    from . import _winsocket
+ACCEPT_SLICE = 0.05 if _WINDOWS else None  # Windows: accept() does not return for Ctrl-C, so wait in slices
+
 
 class SocketSender(StreamSender):
     """Sends frames into a stream socket."""
+
+    if _WINDOWS:
+        _handles = _winsocket.SocketHandles
 
 
 class SocketReceiver(StreamReceiver):
     """Receives frames from a stream socket."""
 
+    if _WINDOWS:
+        _handles = _winsocket.SocketHandles
+
 
 def pair(*, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE):
-    """A new connected pair of unix stream sockets: (Sender, Receiver)."""
+    """A new connected pair of unix stream sockets (on Windows: TCP over the loopback): (Sender, Receiver)."""
     max_message_size = check_max_message_size(max_message_size)
-    a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    if _WINDOWS:
+        a, b = _socket.socketpair()  # AF_INET on 127.0.0.1: Windows has no AF_UNIX socketpair
+        _socket_options(a)
+        _socket_options(b)
+    else:
+        a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
     address = "socket:socketpair"
     return SocketSender(address, max_message_size, a.detach()), SocketReceiver(address, max_message_size, b.detach())
 
@@ -63,6 +99,7 @@ def pair(*, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE):
 def open_unix(path: str, direction: str, *, create: bool = False,
               max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE, open_timeout: float = DEFAULT_OPEN_TIMEOUT):
     """Open one end of the unix-socket channel at ``path`` ("w": Sender, "r": Receiver)."""
+    _check_unix_sockets(path)
     path = absolute_path("unix", path)
     address = f"unix://{path}"
     if create:
@@ -85,7 +122,17 @@ def open_tcp(host_port: str, direction: str, *, create: bool = False,
 
 def unlink_unix(path: str) -> None:
     """Remove a leftover unix socket file."""
+    _check_unix_sockets(path)
     unlink_path(absolute_path("unix", path), stat.S_ISSOCK, "socket")
+
+
+def _check_unix_sockets(path) -> None:
+    if not hasattr(_socket, "AF_UNIX"):
+        raise UnixSocketsUnavailable(
+            f"unix:// sockets are not available on this Python ({sys.platform}, no socket.AF_UNIX), got "
+            f"unix://{path}; use tcp://127.0.0.1:PORT instead (tcp://127.0.0.1:0 picks a free port), or "
+            f"fifo://{path} (a named pipe there) or shm://name"
+        )
 
 
 def _endpoint(direction, address, max_message_size, *, listener=None, connect=None, open_timeout=None):
@@ -171,14 +218,28 @@ class _Listener:
         """Wait (within ``timeout``) for the peer and return the connected descriptor."""
         if self._sock is None:
             raise ChannelError(f"{self.address}: the listener is closed")
-        self._sock.settimeout(check_timeout(timeout))
+        timeout = check_timeout(timeout)
         try:
-            conn, _ = self._sock.accept()
+            if ACCEPT_SLICE is None:
+                self._sock.settimeout(timeout)
+                conn, _ = self._sock.accept()
+            else:
+                conn = self._accept_in_slices(Deadline(timeout))
         except (_socket.timeout, BlockingIOError):  # BlockingIOError: timeout=0 and nobody waiting
             raise Timeout(f"no peer has connected to {self.address} yet") from None
         _socket_options(conn)
         self.close()  # one peer per channel: later connections are refused
         return conn.detach()
+
+    def _accept_in_slices(self, deadline):
+        while True:
+            left = deadline.remaining()
+            self._sock.settimeout(ACCEPT_SLICE if left is None else min(ACCEPT_SLICE, left))
+            try:
+                return self._sock.accept()[0]
+            except (_socket.timeout, BlockingIOError):
+                if left is not None and deadline.remaining() == 0:
+                    raise
 
     def close(self) -> None:
         if self._sock is not None:
