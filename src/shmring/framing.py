@@ -316,12 +316,7 @@ class FrameReader:
     def _read(self, into: memoryview, deadline, mid_frame: bool) -> int:
         """Read at least one byte into ``into``, waiting as ``deadline`` allows."""
         while True:
-            try:
-                n = os.readv(self._fd, (into,))
-            except BlockingIOError:
-                n = -1
-            except ConnectionResetError:  # a socket peer that vanished: end of stream
-                n = 0
+            n = self._read_some(into)
             if n > 0:
                 self._peer_seen = True
                 return n
@@ -329,6 +324,15 @@ class FrameReader:
                 raise self._end_of_stream(mid_frame)
             if not self._wait(deadline):
                 raise Timeout(f"recv() on {self._address} timed out")
+
+    def _read_some(self, into: memoryview) -> int:
+        """One read without waiting: the bytes read, 0 at the end of the stream, -1 if none are there yet."""
+        try:
+            return os.readv(self._fd, (into,))
+        except BlockingIOError:
+            return -1
+        except ConnectionResetError:  # a socket peer that vanished: end of stream
+            return 0
 
     def _wait(self, deadline) -> bool:
         events = self._poller.poll(_poll_ms(deadline))

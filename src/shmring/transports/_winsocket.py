@@ -27,7 +27,7 @@ import socket as _socket
 import weakref
 from multiprocessing import context, resource_sharer
 
-from ..channel import Deadline, Timeout
+from ..channel import Deadline
 from ..framing import HEADER, HEADER_SIZE, FrameReader, FrameWriter
 
 SLICE = 0.05  # the longest single wait, so that Ctrl-C is seen promptly
@@ -96,21 +96,14 @@ class SocketFrameReader(FrameReader):
     def _init_waiting(self, handle: int) -> None:
         self._sock = _wrap(self, handle)
 
-    def _read(self, into: memoryview, deadline, mid_frame: bool) -> int:
-        while True:
-            try:
-                n = self._sock.recv_into(into)
-            except BlockingIOError:
-                n = -1
-            except _PEER_GONE:  # a peer that vanished: end of stream
-                n = 0
-            if n > 0:
-                self._peer_seen = True
-                return n
-            if n == 0 and self._peer_seen:
-                raise self._end_of_stream(mid_frame)
-            if not self._wait(deadline):
-                raise Timeout(f"recv() on {self._address} timed out")
+    def _read_some(self, into: memoryview) -> int:
+        """framing.FrameReader._read_some with a socket receive."""
+        try:
+            return self._sock.recv_into(into)
+        except BlockingIOError:
+            return -1
+        except _PEER_GONE:  # a peer that vanished: end of stream
+            return 0
 
     def _wait(self, deadline) -> bool:
         return _select_in_slices(self._sock, deadline, writing=False)
