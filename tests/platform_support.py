@@ -34,6 +34,18 @@ QUICK_START = mp.get_context("fork" if "fork" in START_METHODS else "spawn")
 posix_only = pytest.mark.skipif(WINDOWS, reason="POSIX only")
 
 
+def _under_wine() -> bool:
+    """Whether this Windows is wine (its ntdll exports wine_get_version)."""
+    if not WINDOWS:
+        return False
+    import ctypes
+
+    return hasattr(ctypes.WinDLL("ntdll"), "wine_get_version")
+
+
+UNDER_WINE = _under_wine()
+
+
 def skip_on_windows(why: str) -> None:
     if WINDOWS:
         pytest.skip(f"not on Windows: {why}")

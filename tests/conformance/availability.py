@@ -26,13 +26,3 @@ def scheme_params(schemes):
     return [pytest.param(s, marks=needs_unix_sockets) if s.startswith("unix") else s for s in schemes]
 
 
-def _under_wine() -> bool:
-    """Whether this Windows is wine (its ntdll exports wine_get_version)."""
-    if not WINDOWS:
-        return False
-    import ctypes
-
-    return hasattr(ctypes.WinDLL("ntdll"), "wine_get_version")
-
-
-UNDER_WINE = _under_wine()

@@ -17,7 +17,7 @@ import pytest
 
 import shmring
 from tests.conformance import children
-from tests.conformance.availability import UNDER_WINE
+from tests.platform_support import UNDER_WINE
 from tests.conformance.children import WAIT, message, receive_all
 from tests.conformance.processes import wait_until_blocked
 from tests.platform_support import SIGKILL
