@@ -81,6 +81,21 @@ def test_shm_meets_the_fastest_peer_head_to_head_in_one_pair_of_processes(result
     assert "shm against multiprocessing.Pipe, interleaved" in text and "one per call:" in text
 
 
+def test_head_to_head_lines_keep_three_digits_of_a_ratio_far_below_one():
+    far_apart = {"median": {"shm": 0.8, "Pipe": 380.0}, "ratio_median": 0.00211, "ratio_middle_half": [0.00208, 0.00217]}
+    one = {"median": {"shm": 3e6, "Pipe": 5e3}, "ratio_median": 571.4, "ratio_middle_half": [539.0, 972.0]}
+    h2h = {"contenders": ["shm", "Pipe"], "rtt": far_apart, "one_per_call": one, "size": 64,
+           "rounds": 30, "rtt_block": 400, "msg_block": 10_000}
+    text = "\n".join(report.head_to_head_lines(h2h))
+    assert "0.00211x Pipe's (middle half of rounds 0.00208-0.00217)" in text
+    assert "shm moves 571x Pipe's (middle half of rounds 539-972)" in text
+
+
+def test_a_row_that_cannot_exist_on_this_os_is_skipped_with_its_reason():
+    posix_only = Contender("posix only", mp_pipe.make_pair, not_here="POSIX only: no os.writev here")
+    assert posix_only.unavailable() == "POSIX only: no os.writev here"
+
+
 class SpoilsEveryTenth(mp_pipe.Sender):
     """A sender that changes the first byte of every tenth message it sends."""
 

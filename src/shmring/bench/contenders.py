@@ -9,10 +9,12 @@ skipped, with the reason printed, where it is not installed.
 from __future__ import annotations
 
 import importlib.util
+import sys
 from dataclasses import dataclass
 
 from .. import pair
-from . import pipe_baseline
+
+WINDOWS = sys.platform == "win32"
 
 
 @dataclass
@@ -27,9 +29,12 @@ class Contender:
     in_c: bool = False  # run the steps in C over the shm core
     batches: bool = False  # has send_many/recv_many
     how: str = ""  # how the library is used, one line (JSON and README)
+    not_here: str | None = None  # why this row cannot exist on this OS (None: it can)
 
     def unavailable(self) -> str | None:
         """None, or why this row is skipped."""
+        if self.not_here:
+            return self.not_here
         if self.module and importlib.util.find_spec(self.module) is None:
             return f"{self.package or self.module} is not installed (pip install 'shmring[bench]')"
         return None
@@ -64,6 +69,12 @@ def _shm_mpmc(max_size):
 # the bound (a semaphore per put and get).
 QUEUE_MAXSIZE = 64
 
+
+def _pipe_baseline(max_size):
+    from . import pipe_baseline  # POSIX only (os.writev, a bare fd passed to the child)
+    return pipe_baseline.pair()
+
+
 C_FLOOR = "C floor (shm core, no Python)"
 SHM = "shm"
 SHM_PARKED = "shm, parked (spin_us=0)"
@@ -78,12 +89,14 @@ SHMRING = [
     Contender("shm mpmc (1 sender, 1 receiver)", _shm_mpmc, "shmring", batches=True,
               how="pair('shm', mode='mpmc', slots=8)"),
     Contender("pipe", lambda size: pair("pipe"), "shmring", batches=True, how="pair('pipe')"),
-    Contender("socket (AF_UNIX socketpair)", lambda size: pair("socket"), "shmring", batches=True,
-              how="pair('socket')"),
+    Contender("socket (loopback socketpair)" if WINDOWS else "socket (AF_UNIX socketpair)",
+              lambda size: pair("socket"), "shmring", batches=True, how="pair('socket')"),
     Contender("queue (multiprocessing.Queue)", lambda size: pair("queue", maxsize=QUEUE_MAXSIZE), "shmring",
               batches=True, how=f"pair('queue', maxsize={QUEUE_MAXSIZE})"),
-    Contender(PIPES[1], lambda size: pipe_baseline.pair(), "shmring",
-              how="os.pipe with 8-byte length prefixes, one writev per message (pipe_baseline.py)"),
+    Contender(PIPES[1], _pipe_baseline, "shmring",
+              how="os.pipe with 8-byte length prefixes, one writev per message (pipe_baseline.py)",
+              not_here="POSIX only: Windows has no os.writev and cannot hand a bare fd to a spawned child"
+              if WINDOWS else None),
 ]
 
 

@@ -195,18 +195,21 @@ def head_to_head_lines(h2h: dict | None) -> list[str]:
     rtt, one = h2h["rtt"], h2h["one_per_call"]
     size = size_label(h2h["size"])
 
+    def ratio(v):  # three significant digits, so 0.0021x does not print as 0.00x
+        return f"{v:.3g}" if v < 1 else f"{v:.2f}" if v < 100 else f"{v:,.0f}"
+
     def middle(summary):
         low, high = summary["ratio_middle_half"]
-        return f"middle half of rounds {low:.2f}-{high:.2f}"
+        return f"middle half of rounds {ratio(low)}-{ratio(high)}"
 
     return [
         "",
         f"{shm} against {peer}, interleaved: {h2h['rounds']} rounds in one pair of processes, each "
         f"{h2h['rtt_block']} round trips and {h2h['msg_block']:,} one-way messages of {size} per contender",
         f"  round trip p50: {rtt['median'][shm]:.2f} us against {rtt['median'][peer]:.2f} us; "
-        f"{shm}'s is {rtt['ratio_median']:.2f}x {peer}'s ({middle(rtt)})",
+        f"{shm}'s is {ratio(rtt['ratio_median'])}x {peer}'s ({middle(rtt)})",
         f"  one per call: {one['median'][shm] / 1e6:.2f} M against {one['median'][peer] / 1e6:.2f} M msg/s; "
-        f"{shm} moves {one['ratio_median']:.2f}x {peer}'s ({middle(one)})",
+        f"{shm} moves {ratio(one['ratio_median'])}x {peer}'s ({middle(one)})",
     ]
 
 

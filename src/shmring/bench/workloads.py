@@ -35,8 +35,8 @@ benchmark leaves alone); that row is a reference, not a contender.
 from __future__ import annotations
 
 import os
-import resource
 import struct
+import sys
 import time
 from dataclasses import dataclass
 
@@ -86,6 +86,10 @@ def pin_to_cpu(cpu: int) -> bool:
 def cpu_seconds() -> float:
     """User + system CPU time of this whole process, every thread included
     (a library's I/O or feeder thread counts against it)."""
+    if sys.platform == "win32":  # GetProcessTimes: the same sum, over every thread
+        return time.process_time()
+    import resource
+
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
