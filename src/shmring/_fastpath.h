@@ -9,25 +9,21 @@
  */
 #include "shmring.h"
 #include "internal.h" /* shmring_cpu_relax, shmring_now_ns */
+#include "_calls.h"
 
-typedef struct shmring_recv_call {
-    void *ring;      /* shmring_ring * of _core's ffi, which this module does not share */
-    char *buf;       /* the receiver's scratch buffer */
-    size_t cap;
-    int64_t poll_ns; /* how long shmring_*_poll_recv() polls; 0: not at all */
-} shmring_recv_call;
-
-static int shmring_spsc_try_send(void *r, const char *data, size_t len) {
-    return shmring_spsc_send((shmring_ring *)r, data, len, 0);
+/* Each call records its result in its struct as well as returning it
+ * (_calls.h says why). */
+static int shmring_spsc_try_send(shmring_send_call *c, const char *data, size_t len) {
+    return (int)(c->outcome = shmring_spsc_send((shmring_ring *)c->ring, data, len, 0));
 }
-static int shmring_mpmc_try_send(void *r, const char *data, size_t len) {
-    return shmring_mpmc_send((shmring_ring *)r, data, len, 0);
+static int shmring_mpmc_try_send(shmring_send_call *c, const char *data, size_t len) {
+    return (int)(c->outcome = shmring_mpmc_send((shmring_ring *)c->ring, data, len, 0));
 }
-static int64_t shmring_spsc_try_recv(void *r, char *buf, size_t cap) {
-    return shmring_spsc_recv((shmring_ring *)r, buf, cap, 0);
+static int64_t shmring_spsc_try_recv(shmring_recv_call *c, char *buf, size_t cap) {
+    return c->taken = shmring_spsc_recv((shmring_ring *)c->ring, buf, cap, 0);
 }
-static int64_t shmring_mpmc_try_recv(void *r, char *buf, size_t cap) {
-    return shmring_mpmc_recv((shmring_ring *)r, buf, cap, 0);
+static int64_t shmring_mpmc_try_recv(shmring_recv_call *c, char *buf, size_t cap) {
+    return c->taken = shmring_mpmc_recv((shmring_ring *)c->ring, buf, cap, 0);
 }
 
 typedef int64_t (*shmring_recv_fn)(shmring_ring *, void *, size_t, int64_t);
@@ -36,7 +32,7 @@ typedef int64_t (*shmring_recv_fn)(shmring_ring *, void *, size_t, int64_t);
  * for up to poll_ns: a reply due within microseconds costs this one call,
  * not a Python loop of them (each ~0.1 us, half of which the latency pays
  * on average). The polls use SHMRING_POLL, which skips that question. */
-static int64_t poll_recv(shmring_recv_fn recv, const shmring_recv_call *c) {
+static int64_t poll_recv(shmring_recv_fn recv, shmring_recv_call *c) {
     shmring_ring *r = (shmring_ring *)c->ring;
     int64_t n = recv(r, c->buf, c->cap, 0);
     int64_t until = 0;
@@ -51,13 +47,13 @@ static int64_t poll_recv(shmring_recv_fn recv, const shmring_recv_call *c) {
         shmring_cpu_relax();
         n = recv(r, c->buf, c->cap, SHMRING_POLL);
     }
-    return n;
+    return c->taken = n;
 }
 
-static int64_t shmring_spsc_poll_recv(const shmring_recv_call *c) {
+static int64_t shmring_spsc_poll_recv(shmring_recv_call *c) {
     return poll_recv(shmring_spsc_recv, c);
 }
-static int64_t shmring_mpmc_poll_recv(const shmring_recv_call *c) {
+static int64_t shmring_mpmc_poll_recv(shmring_recv_call *c) {
     return poll_recv(shmring_mpmc_recv, c);
 }
 

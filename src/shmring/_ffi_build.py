@@ -21,6 +21,21 @@ from cffi import FFI
 CSRC = "csrc"
 HERE = os.path.join("src", "shmring")  # _fastpath.h
 
+# The call structs of _calls.h: both modules pass them (each ffi needs its own cdef).
+CALL_STRUCTS_CDEF = """
+typedef struct shmring_recv_call {
+    void *ring;
+    char *buf;
+    size_t cap;
+    int64_t poll_ns;
+    int64_t taken;
+} shmring_recv_call;
+typedef struct shmring_send_call {
+    void *ring;
+    int64_t outcome;
+} shmring_send_call;
+"""
+
 CDEF = """
 enum shmring_error {
     SHMRING_OK, SHMRING_EAGAIN, SHMRING_ETIMEDOUT, SHMRING_ECLOSED, SHMRING_EINTR,
@@ -98,6 +113,16 @@ uint64_t shmring_capacity(const shmring_ring *r);
 uint64_t shmring_max_message_size(const shmring_ring *r);
 void shmring_set_spin(shmring_ring *r, int64_t spin_ns);
 
+int shmring_spsc_wait_send(shmring_send_call *c, const char *data, size_t len, int64_t timeout_ns);
+int shmring_mpmc_wait_send(shmring_send_call *c, const char *data, size_t len, int64_t timeout_ns);
+int64_t shmring_spsc_wait_recv(shmring_recv_call *c, char *buf, size_t cap, int64_t timeout_ns);
+int64_t shmring_mpmc_wait_recv(shmring_recv_call *c, char *buf, size_t cap, int64_t timeout_ns);
+int64_t shmring_spsc_wait_recv_many(shmring_recv_call *c, char *buf, size_t cap, uint64_t *lens,
+                                    size_t max_n, int64_t timeout_ns);
+int64_t shmring_mpmc_wait_recv_many(shmring_recv_call *c, char *buf, size_t cap, uint64_t *lens,
+                                    size_t max_n, int64_t timeout_ns);
+int shmring_spsc_consume_call(shmring_recv_call *c);
+
 int shmring_pingpong_ping(shmring_ring *tx, shmring_ring *rx, const char *msg, size_t len,
                           int64_t *samples_ns, size_t n);
 int shmring_pingpong_echo(shmring_ring *rx, shmring_ring *tx, char *buf, size_t cap, size_t n);
@@ -113,19 +138,13 @@ def _sources():
 
 # Handles are `void *` here: they are made by _core's ffi, whose struct
 # types this module's ffi does not share.
-FASTPATH_CDEF = """
-typedef struct shmring_recv_call {
-    void *ring;
-    char *buf;
-    size_t cap;
-    int64_t poll_ns;
-} shmring_recv_call;
-int shmring_spsc_try_send(void *r, const char *data, size_t len);
-int shmring_mpmc_try_send(void *r, const char *data, size_t len);
-int64_t shmring_spsc_try_recv(void *r, char *buf, size_t cap);
-int64_t shmring_mpmc_try_recv(void *r, char *buf, size_t cap);
-int64_t shmring_spsc_poll_recv(const shmring_recv_call *c);
-int64_t shmring_mpmc_poll_recv(const shmring_recv_call *c);
+FASTPATH_CDEF = CALL_STRUCTS_CDEF + """
+int shmring_spsc_try_send(shmring_send_call *c, const char *data, size_t len);
+int shmring_mpmc_try_send(shmring_send_call *c, const char *data, size_t len);
+int64_t shmring_spsc_try_recv(shmring_recv_call *c, char *buf, size_t cap);
+int64_t shmring_mpmc_try_recv(shmring_recv_call *c, char *buf, size_t cap);
+int64_t shmring_spsc_poll_recv(shmring_recv_call *c);
+int64_t shmring_mpmc_poll_recv(shmring_recv_call *c);
 int64_t shmring_struct_format(const uint64_t *lens, size_t n, char *out, size_t cap);
 """
 
@@ -204,7 +223,7 @@ def _builder(module, cdef, source):
     return builder
 
 
-ffibuilder = _builder("shmring._core", CDEF, '#include "shmring.h"\n#include "pingpong.h"\n')
+ffibuilder = _builder("shmring._core", CALL_STRUCTS_CDEF + CDEF, '#include "shmring.h"\n#include "pingpong.h"\n#include "_blocking.h"\n')
 fastpath_builder = _builder("shmring._fastpath", FASTPATH_CDEF, FASTPATH_SOURCE)
 
 if __name__ == "__main__":

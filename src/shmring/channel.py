@@ -81,6 +81,34 @@ class InUse(ChannelError):
     """That end of the channel is already held by a live process."""
 
 
+class ConcurrentUse(ChannelError, RuntimeError):
+    """A call on an endpoint began while another call on it was still running:
+    from another thread, or from a signal handler that interrupted it.
+
+    An endpoint serves one call at a time. The second call raises this at
+    once and changes nothing (from a send: ``sent`` is 0); the first goes on
+    undisturbed.
+    """
+
+    sent: int = 0
+
+
+def note_sent(error: BaseException, sent: int) -> None:
+    """Tell the caller how many messages of the call ``error`` ends went out.
+
+    Any exception leaving ``send`` or ``send_many`` (Timeout, Closed, a
+    KeyboardInterrupt raised by a signal handler) carries ``sent``: send
+    sent its message whole (1) or not at all (0); send_many sent the first
+    ``sent`` messages whole and none of the others. A handler that raised
+    as the call began, before any of its code ran, leaves no ``sent``:
+    nothing went (read it as ``getattr(e, "sent", 0)``).
+    """
+    try:
+        error.sent = sent  # type: ignore[attr-defined]
+    except AttributeError:  # an exception type that refuses new attributes: nothing to tell it with
+        pass
+
+
 # The longest timeout, in seconds (23 days): poll() takes milliseconds in a C
 # int, 2**31 - 1 at most. A longer wait is timeout=None.
 MAX_TIMEOUT = 2_000_000

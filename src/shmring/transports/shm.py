@@ -8,6 +8,20 @@ call ``_core``, which releases the GIL and waits in C for at most one slice
 (50 ms) at a time, so Python can run signal handlers (Ctrl-C) between
 slices and the channel stays usable.
 
+Interrupts: CPython runs signal handlers as a C call returns, before the
+caller has stored its result. A KeyboardInterrupt raised there must not
+drop a message the call took out of the ring, nor hide that a send went
+out. So every C call records its result in the endpoint's call struct too
+(src/shmring/_calls.h), and the ``except BaseException`` right around it
+reads the record back: a receiver keeps what the interrupted call took in
+``_held`` and delivers it first next time; an exception leaving a send
+carries ``sent`` (channel.note_sent). Between such a call and the return to
+the caller there is no other call, so no other place a handler could run.
+
+Threads: an endpoint serves one call at a time (a flag in ``_busy``, set and
+tested with no call in between, so the GIL makes it atomic); a second call
+meanwhile raises ConcurrentUse and changes nothing.
+
 Copies of an end: pickling an endpoint counts a new copy at once (so a
 parent may close its own right after ``Process.start()``); the process that
 unpickles it takes the copy over. ``os.fork()`` does the same for every open
@@ -18,7 +32,9 @@ from __future__ import annotations
 
 import errno
 import itertools
+from itertools import starmap
 import os
+from collections import deque
 import re
 import secrets
 import sys
@@ -33,6 +49,7 @@ from ..channel import (
     BufferTooSmall,
     ChannelError,
     Closed,
+    ConcurrentUse,
     Corrupt,
     IncompatibleVersion,
     InUse,
@@ -47,6 +64,7 @@ from ..channel import (
     check_direction,
     check_timeout,
     monotonic,
+    note_sent,
 )
 
 DEFAULT_CAPACITY = 1 << 20
@@ -79,13 +97,15 @@ class _Calls:
     blocking call that releases it."""
 
     def __init__(self, prefix):
+        # Each takes a call struct (src/shmring/_calls.h) that also records
+        # its result: see "Interrupts" below.
         self.try_send = getattr(fastlib, f"shmring_{prefix}_try_send")
         self.try_recv = getattr(fastlib, f"shmring_{prefix}_try_recv")
         self.poll_recv = getattr(fastlib, f"shmring_{prefix}_poll_recv")  # one argument: shmring_recv_call
-        self.send = getattr(lib, f"shmring_{prefix}_send")
-        self.recv = getattr(lib, f"shmring_{prefix}_recv")
+        self.send = getattr(lib, f"shmring_{prefix}_wait_send")
+        self.recv = getattr(lib, f"shmring_{prefix}_wait_recv")
         self.send_many = getattr(lib, f"shmring_{prefix}_send_many")
-        self.recv_many = getattr(lib, f"shmring_{prefix}_recv_many")
+        self.recv_many = getattr(lib, f"shmring_{prefix}_wait_recv_many")
 
 
 _CALLS = {_SPSC: _Calls("spsc"), _MPMC: _Calls("mpmc")}
@@ -207,6 +227,9 @@ def _after_fork_in_parent():
 
 def _after_fork_in_child():
     for ep in _open_ends.of_type(_ShmEndpoint):
+        ep._busy[0] = False  # a call of another thread of the parent: that thread is not here
+        if isinstance(ep, ShmReceiver):
+            ep._held.clear()  # the parent's to deliver; copied here they would arrive twice
         origin, ep._fork_origin = ep._fork_origin, None
         if origin is not None and lib.shmring_adopt_after_fork(ep._h, origin) != 0:
             ep._closed = True  # the child could not join; its copy stays unusable
@@ -234,6 +257,7 @@ class _ShmEndpoint:
         self._spin_us = spin_us
         self._claim_timeout = claim_timeout
         self._fork_origin = None
+        self._busy = [False]  # a call is running (see "Threads" above)
         self.address = f"shm://{name}"
         self.mode = "spsc" if self._kind == _SPSC else "mpmc"
         self.capacity = lib.shmring_capacity(handle)  # SPSC: bytes; MPMC: slots
@@ -270,6 +294,19 @@ class _ShmEndpoint:
         self._check_open(what)
         raise _error(rc, self.address, what)
 
+    def _concurrent(self, what: str) -> ConcurrentUse:
+        return ConcurrentUse(
+            f"{what}() on {self.address} began while another call on this endpoint was running (in another "
+            "thread, or in a signal handler that interrupted it): an endpoint serves one call at a time; give "
+            "each thread its own endpoint (an mpmc ring takes many), or share one behind a lock"
+        )
+
+
+def _core_view(fast_struct, ctype: str):
+    """The same process-local struct, typed for _core's calls (the two cffi
+    modules do not share struct types)."""
+    return ffi.cast(ctype, int(fastffi.cast("uintptr_t", fast_struct)))
+
 
 class ShmSender(_ShmEndpoint, Sender):
     """Sends into a shared-memory ring (SPSC or MPMC)."""
@@ -279,11 +316,17 @@ class ShmSender(_ShmEndpoint, Sender):
     def _setup(self, handle, name, spin_us, claim_timeout):
         super()._setup(handle, name, spin_us, claim_timeout)
         self._try_send = self._calls.try_send
+        # One struct for the try and the waits: its `outcome` is 0 once the message went.
+        self._send_call = fastffi.new("shmring_send_call *", {"ring": ffi.cast("void *", handle), "outcome": -1})
+        self._wait_call = _core_view(self._send_call, "shmring_send_call *")
         self._sent = ffi.new("size_t *")
         self.send = _fast_send(self)
 
     def send(self, data, *, timeout=None) -> None:
         """Send one message: any C-contiguous buffer, all or nothing.
+
+        An exception leaving send (Timeout, Closed, KeyboardInterrupt...)
+        carries ``sent``: 1 if the message went whole, 0 if not at all.
 
         (Each endpoint shadows this method with the same function made by
         _fast_send, which runs faster.)"""
@@ -292,9 +335,9 @@ class ShmSender(_ShmEndpoint, Sender):
     def _send_slowly(self, data, timeout, rc: int):
         """After a try that did not send (rc): wait for room, unless the try
         already said all there is to say."""
-        h, n, send = self._h, len(data), self._calls.send
+        call, n, send = self._wait_call, len(data), self._calls.send
         if rc == _EAGAIN and timeout != 0:
-            rc = _call_in_slices(lambda ns: send(h, data, n, ns), timeout)
+            rc = _call_in_slices(lambda ns: send(call, data, n, ns), timeout)
         if rc != 0:
             self._raise_send(rc, "send", n)
 
@@ -309,8 +352,25 @@ class ShmSender(_ShmEndpoint, Sender):
 
     def send_many(self, messages, *, timeout=None) -> None:
         """Send every message, in order: as many as fit in one C call and one
-        publication, then wait for room for the rest. On Timeout, ``sent`` says
-        how many went; a message over max_message_size fails the batch first."""
+        publication, then wait for room for the rest. An exception leaving it
+        (Timeout, KeyboardInterrupt...) carries ``sent``: how many went whole
+        (none of the others did); a message over max_message_size fails the
+        batch first."""
+        busy = self._busy
+        if busy[0]:
+            raise self._concurrent("send_many")
+        busy[0] = True
+        sent, done = self._sent, [0]
+        sent[0] = 0
+        try:
+            self._send_many(messages, timeout, done)
+        except BaseException as e:
+            note_sent(e, done[0] + sent[0])  # the C calls count in sent[0]; done[0] what earlier ones sent
+            raise
+        finally:
+            busy[0] = False
+
+    def _send_many(self, messages, timeout, done: list) -> None:
         if timeout is not None:
             check_timeout(timeout)
         messages = as_batch(messages)
@@ -323,25 +383,25 @@ class ShmSender(_ShmEndpoint, Sender):
         rc = send_many(h, data_c, len(data), lens_c, len(lens), 0, sent)
         if rc == 0:
             return  # it all fitted
-        done, offset = 0, 0
+        offset = 0
 
         def call(ns):  # each call goes on where the last stopped
-            nonlocal done, offset
-            step = sum(itertools.islice(lens, done, done + sent[0]))
-            offset, done, sent[0] = offset + step, done + sent[0], 0
-            return send_many(h, data_c + offset, len(data) - offset, lens_c + done, len(lens) - done, ns, sent)
+            nonlocal offset
+            step = sum(itertools.islice(lens, done[0], done[0] + sent[0]))
+            # one statement with no call in it: a signal handler cannot count a batch twice or not at all
+            offset, done[0], sent[0] = offset + step, done[0] + sent[0], 0
+            return send_many(h, data_c + offset, len(data) - offset, lens_c + done[0], len(lens) - done[0], ns, sent)
 
         if rc == _EAGAIN and timeout != 0:  # room for part of it, or none: wait for the rest
             rc = _call_in_slices(call, timeout)
-        done += sent[0]
         if rc == lib.SHMRING_ETOOBIG:
             self._raise_send(rc, "send_many", max(lens))
         if rc != 0:
-            try:
-                self._raise(rc, "send_many")
-            except Timeout as e:
-                e.sent = done
-                raise
+            self._raise(rc, "send_many")
+
+
+_NO_ARGUMENTS = ((),)  # starmap(f, _NO_ARGUMENTS): f() once, called from C
+SCRATCH, BATCH = "scratch", "batch"  # where a call that took messages left them (ShmReceiver._keep_taken)
 
 
 class ShmReceiver(_ShmEndpoint, Receiver):
@@ -358,16 +418,28 @@ class ShmReceiver(_ShmEndpoint, Receiver):
         self._scratch_len = min(SCRATCH_BYTES, self.max_message_size) if self._kind == _SPSC else self.max_message_size
         self._scratch = ffi.new("char[]", max(1, self._scratch_len))
         self._scratch_bytes = ffi.buffer(self._scratch)  # slicing it makes bytes: cheaper than ffi.unpack
-        # recv's arguments, set once; timeout 0 must not poll
-        call = {"ring": handle, "buf": self._scratch, "cap": self._scratch_len}
+        # recv's arguments, set once; timeout 0 must not poll. The waits have a
+        # struct of their own, so its record is only ever theirs.
+        call = {"ring": ffi.cast("void *", handle), "buf": self._scratch, "cap": self._scratch_len, "taken": -1}
         self._polling_call = fastffi.new("shmring_recv_call *", {**call, "poll_ns": POLL_NS if spin_us > 0 else 0})
         self._try_call = fastffi.new("shmring_recv_call *", {**call, "poll_ns": 0})
+        self._wait_call = ffi.new("shmring_recv_call *", {**call, "poll_ns": 0})
+        self._held = deque()  # messages an interrupted call took out of the ring: delivered first
+        self._peeked = None  # a large SPSC message copied out of the ring before its consume
         self._peek_ptr = ffi.new("void **")
         self._peek_len = ffi.new("size_t *")
         self._batch_len = max(BATCH_BYTES, self.max_message_size) if self._kind == _MPMC else BATCH_BYTES
         self._batch = None  # made on first recv_many
         self._lens = ffi.new("uint64_t[]", 1)
         self.recv = _fast_recv(self)
+
+    def __reduce__(self):
+        if self._held:
+            raise ChannelError(
+                f"this receiver of {self.address} holds {len(self._held)} message(s) that an interrupted call "
+                "took out of the ring; receive them before passing the receiver to another process"
+            )
+        return super().__reduce__()
 
     def recv(self, *, timeout=None) -> bytes:
         """Receive the next message.
@@ -376,11 +448,29 @@ class ShmReceiver(_ShmEndpoint, Receiver):
         _fast_recv, which runs faster.)"""
         return self.__dict__["recv"](timeout=timeout)
 
+    def _keep_taken(self, call, where) -> None:
+        """After an exception: keep what the last C call through ``call`` took
+        (``where`` it left it: SCRATCH, BATCH or recv_into's buffer), so that
+        the next call delivers it first."""
+        n = call.taken
+        if n < 0:
+            return  # it took nothing
+        call.taken = -1
+        if self._peeked is not None:  # a large message, consumed after it was copied out
+            taken, self._peeked = [self._peeked], None
+        elif where is SCRATCH:
+            taken = [self._scratch_bytes[:n]]
+        elif where is BATCH:
+            taken = _batches.split(self._batch_bytes, self._lens, n)
+        else:
+            taken = [ffi.buffer(where, n)[:]]
+        self._held.extend(taken)
+
     def _recv_slowly(self, timeout, n: int) -> bytes:
         """After a try (and poll) that found nothing or failed (n)."""
-        h, scratch, cap, recv = self._h, self._scratch, self._scratch_len, self._calls.recv
+        call, scratch, cap, recv = self._wait_call, self._scratch, self._scratch_len, self._calls.recv
         if n == _EAGAIN and timeout != 0:
-            n = _call_in_slices(lambda ns: recv(h, scratch, cap, ns), timeout)
+            n = _call_in_slices(lambda ns: recv(call, scratch, cap, ns), timeout)
         if n >= 0:
             return self._scratch_bytes[:n]
         if n == _ENOBUFS and self._kind == _SPSC:
@@ -394,46 +484,124 @@ class ShmReceiver(_ShmEndpoint, Receiver):
         rc = lib.shmring_spsc_peek(h, self._peek_ptr, self._peek_len, 0)
         if rc == 0:
             data = ffi.unpack(ffi.cast("char *", self._peek_ptr[0]), self._peek_len[0])
-            rc = lib.shmring_spsc_consume(h)
+            self._peeked = data  # what _keep_taken keeps if the consume is interrupted
+            rc = lib.shmring_spsc_consume_call(self._wait_call)
             if rc == 0:
                 return data
+            self._peeked = None
         self._raise(rc, "recv")
 
+    def __iter__(self):
+        """Each message until Closed. The message of each recv goes into
+        ``_held`` inside one C call (list.extend), so no signal handler can
+        run between the recv and the yield."""
+        held, recv = self._held, self.recv
+        while True:
+            if held:
+                message = held[0]
+                del held[0]
+                yield message
+            else:
+                try:
+                    held.extend(starmap(recv, _NO_ARGUMENTS))
+                except Closed:
+                    return
+
+    def _take_held(self):
+        """The first held message, removed with no call in between (a signal
+        handler cannot drop it)."""
+        held = self._held
+        message = held[0]
+        del held[0]
+        return message
+
     def recv_into(self, buffer, *, timeout=None) -> int:
-        if timeout is not None:
-            check_timeout(timeout)
-        buf = _writable(buffer)
-        h, cap, recv = self._h, len(buf), self._calls.recv
-        n = self._try_recv(h, buf, cap)
-        if n == _EAGAIN and timeout != 0:
-            n = _call_in_slices(lambda ns: recv(h, buf, cap, ns), timeout)
-        if n >= 0:
-            return n
-        if n == _ENOBUFS:
-            needed = lib.shmring_needed(h)
+        busy = self._busy
+        if busy[0]:
+            raise self._concurrent("recv_into")
+        busy[0] = True
+        try:
+            if timeout is not None:
+                check_timeout(timeout)
+            if self._held:
+                return self._held_into(buffer)
+            buf = _writable(buffer)
+            h, cap = self._h, len(buf)
+            call = self._try_call
+            try:
+                n = self._try_recv(call, buf, cap)
+            except BaseException:
+                self._keep_taken(call, buf)
+                raise
+            if n == _EAGAIN and timeout != 0:
+                call, recv = self._wait_call, self._calls.recv
+                call.taken, self._peeked = -1, None
+                try:
+                    n = _call_in_slices(lambda ns: recv(call, buf, cap, ns), timeout)
+                except BaseException:
+                    self._keep_taken(call, buf)
+                    raise
+            if n >= 0:
+                return n
+            if n == _ENOBUFS:
+                needed = lib.shmring_needed(h)
+                raise BufferTooSmall(
+                    f"recv_into() got a buffer of {cap} bytes for a message of {needed}; "
+                    "it stays queued: call again with a larger buffer",
+                    needed,
+                )
+            self._raise(n, "recv_into")
+        finally:
+            busy[0] = False
+
+    def _held_into(self, buffer) -> int:
+        message = self._held[0]
+        target = memoryview(buffer).cast("B")
+        if len(message) > len(target):
             raise BufferTooSmall(
-                f"recv_into() got a buffer of {cap} bytes for a message of {needed}; "
+                f"recv_into() got a buffer of {len(target)} bytes for a message of {len(message)}; "
                 "it stays queued: call again with a larger buffer",
-                needed,
+                len(message),
             )
-        self._raise(n, "recv_into")
+        target[:len(message)] = message
+        del self._held[0]
+        return len(message)
 
     def recv_many(self, max_n: int, *, timeout=None) -> list:
         """Wait for one message, then take up to max_n of those already there
         in the same C call (one tail update for the batch)."""
-        if timeout is not None:
-            check_timeout(timeout)
+        busy = self._busy
+        if busy[0]:
+            raise self._concurrent("recv_many")
+        busy[0] = True
+        try:
+            if timeout is not None:
+                check_timeout(timeout)
+            check_count(max_n)
+            if self._held:
+                return [self._take_held()]
+            call = self._wait_call
+            call.taken, self._peeked = -1, None
+            try:
+                return self._recv_many(max_n, timeout, call)
+            except BaseException:
+                self._keep_taken(call, BATCH)
+                raise
+        finally:
+            busy[0] = False
+
+    def _recv_many(self, max_n: int, timeout, call) -> list:
         # No more can be there than the ring holds: records take 8 bytes at least.
-        max_n = min(check_count(max_n), self.capacity // 8 if self._kind == _SPSC else self.capacity)
+        max_n = min(max_n, self.capacity // 8 if self._kind == _SPSC else self.capacity)
         if self._batch is None:
             self._batch = ffi.new("char[]", self._batch_len)
             self._batch_bytes = ffi.buffer(self._batch)
         if len(self._lens) < max_n:
             self._lens = ffi.new("uint64_t[]", max_n)
-        h, batch, cap, lens, recv_many = self._h, self._batch, self._batch_len, self._lens, self._calls.recv_many
-        n = recv_many(h, batch, cap, lens, max_n, 0)
+        batch, cap, lens, recv_many = self._batch, self._batch_len, self._lens, self._calls.recv_many
+        n = recv_many(call, batch, cap, lens, max_n, 0)
         if n == _EAGAIN and timeout != 0:
-            n = _call_in_slices(lambda ns: recv_many(h, batch, cap, lens, max_n, ns), timeout)
+            n = _call_in_slices(lambda ns: recv_many(call, batch, cap, lens, max_n, ns), timeout)
         if n == _ENOBUFS:  # SPSC: the first message is larger than the batch buffer
             return [self._recv_large()]
         if n < 0:
@@ -453,19 +621,37 @@ class ShmReceiver(_ShmEndpoint, Receiver):
 # endpoint weakly; a function kept after its endpoint was dropped (``recv =
 # open(...).recv``) waits and raises through a stand-in: a copy of the
 # endpoint's state made with the function, which owns nothing.
+#
+# Between the C call that takes a message and the return there is no call,
+# so no signal handler can run there (see "Interrupts" at the top).
 
 
 def _fast_send(ep: ShmSender):
-    h, try_send, slow = ep._h, ep._try_send, _SlowPath(ep)
+    try_send, call, busy, slow = ep._try_send, ep._send_call, ep._busy, _SlowPath(ep)
 
     def send(data, *, timeout=None) -> None:
-        if timeout is not None:
-            check_timeout(timeout)
-        if type(data) is not bytes:
-            data = _c_buffer(data)
-        rc = try_send(h, data, len(data))
-        if rc != 0:
-            slow.endpoint()._send_slowly(data, timeout, rc)
+        if busy[0]:
+            raise slow.endpoint()._concurrent("send")
+        busy[0] = True
+        try:
+            try:
+                if timeout is not None:
+                    check_timeout(timeout)
+                if type(data) is not bytes:
+                    data = _c_buffer(data)
+                n = len(data)
+            except BaseException as e:
+                note_sent(e, 0)
+                raise
+            try:
+                rc = try_send(call, data, n)
+                if rc != 0:
+                    slow.endpoint()._send_slowly(data, timeout, rc)
+            except BaseException as e:
+                note_sent(e, 1 if call.outcome == 0 else 0)  # each C call records its result in call.outcome
+                raise
+        finally:
+            busy[0] = False
 
     send.__doc__ = ShmSender.send.__doc__.split("\n\n")[0]
     return send
@@ -473,17 +659,42 @@ def _fast_send(ep: ShmSender):
 
 def _fast_recv(ep: ShmReceiver):
     poll, polling, trying, scratch = ep._poll_recv, ep._polling_call, ep._try_call, ep._scratch_bytes
+    held, busy, waiting = ep._held, ep._busy, ep._wait_call
     slow = _SlowPath(ep)  # its stand-in also keeps alive the ring and scratch the C structs point to
 
     def recv(*, timeout=None) -> bytes:
-        if timeout is None:
-            n = poll(polling)
-        else:
-            check_timeout(timeout)
-            n = poll(polling if timeout else trying)
-        if n >= 0:
-            return scratch[:n]
-        return slow.endpoint()._recv_slowly(timeout, n)
+        if busy[0] or held:
+            if busy[0]:
+                raise slow.endpoint()._concurrent("recv")
+            message = held[0]  # taken by an interrupted call: it comes first
+            del held[0]
+            return message
+        busy[0] = True
+        try:
+            if timeout is None:
+                call = polling
+            else:
+                check_timeout(timeout)
+                call = polling if timeout else trying
+            try:
+                n = poll(call)
+            except BaseException:  # a signal handler raised as poll returned: keep what it took
+                n = call.taken
+                if n >= 0:
+                    call.taken = -1
+                    held.append(scratch[:n])
+                raise
+            if n >= 0:
+                return scratch[:n]
+            endpoint = slow.endpoint()
+            waiting.taken, endpoint._peeked = -1, None
+            try:
+                return endpoint._recv_slowly(timeout, n)
+            except BaseException:
+                endpoint._keep_taken(waiting, SCRATCH)
+                raise
+        finally:
+            busy[0] = False
 
     recv.__doc__ = ShmReceiver.recv.__doc__.split("\n\n")[0]
     return recv

@@ -1,0 +1,111 @@
+"""Several threads on one endpoint: the second call raises ConcurrentUse, and
+nothing is ever damaged, lost or duplicated (README: "Reliability").
+
+cffi releases the GIL in every blocking call, so two threads inside one
+endpoint is one missing lock away for any user; these tests make it happen
+on purpose: a small ring, so senders wait for room with the GIL released.
+"""
+
+import threading
+import time
+
+import pytest
+
+import shmring
+from tests import interrupt_children as numbered
+
+SHAPES = {"spsc": {"capacity": 1 << 12}, "mpmc": {"mode": "mpmc", "slots": 4, "slot_size": 256}}
+PER_THREAD = 2_000
+WAIT = 30.0
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _run(threads):
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(WAIT)
+        assert not t.is_alive(), "a thread hung"
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_two_threads_sending_on_one_sender_never_damage_a_message(shape):
+    tx, rx = shmring.pair(**SHAPES[shape])
+    refused, sent, got = [0, 0], [[], []], []
+
+    def send_all(i):
+        for k in range(PER_THREAD):
+            seq = i * PER_THREAD + k
+            while True:
+                try:
+                    tx.send(numbered.message(seq), timeout=WAIT)
+                    sent[i].append(seq)
+                    break
+                except shmring.ConcurrentUse as e:
+                    assert e.sent == 0
+                    refused[i] += 1
+                    time.sleep(0)  # give the GIL back, or the holder waits a switch interval (5 ms) for it
+
+    def receive_all():
+        for _ in range(2 * PER_THREAD):
+            got.append(numbered.number_of(rx.recv(timeout=WAIT)))
+
+    with tx, rx:
+        _run([threading.Thread(target=send_all, args=(0,)), threading.Thread(target=send_all, args=(1,)),
+              threading.Thread(target=receive_all)])
+    assert sorted(got) == sorted(sent[0] + sent[1]) == list(range(2 * PER_THREAD))
+    for i in (0, 1):  # each thread's messages in the order it sent them
+        assert [s for s in got if s // PER_THREAD == i] == sent[i]
+    assert sum(refused) > 0, "the threads never met: the test proved nothing"
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_two_threads_receiving_on_one_receiver_get_each_message_once(shape):
+    tx, rx = shmring.pair(**SHAPES[shape])
+    count = 2 * PER_THREAD
+    refused, got = [0, 0], [[], []]
+    done = threading.Event()
+
+    def receive(i):
+        buf = bytearray(rx.max_message_size)
+        while not done.is_set():
+            try:
+                if i == 0:
+                    got[i].append(numbered.number_of(rx.recv(timeout=0.05)))
+                else:
+                    n = rx.recv_into(buf, timeout=0.05)
+                    got[i].append(numbered.number_of(bytes(buf[:n])))
+            except shmring.Timeout:
+                pass
+            except shmring.ConcurrentUse:
+                refused[i] += 1
+                time.sleep(0)  # give the GIL back, or the holder waits a switch interval (5 ms) for it
+            if len(got[0]) + len(got[1]) == count:
+                done.set()
+
+    def send_all():
+        for seq in range(count):
+            tx.send(numbered.message(seq), timeout=WAIT)
+
+    with tx, rx:
+        _run([threading.Thread(target=receive, args=(0,)), threading.Thread(target=receive, args=(1,)),
+              threading.Thread(target=send_all)])
+    assert sorted(got[0] + got[1]) == list(range(count))
+    assert got[0] == sorted(got[0]) and got[1] == sorted(got[1])
+    assert sum(refused) > 0, "the threads never met: the test proved nothing"
+
+
+def test_concurrent_use_says_what_to_do():
+    tx, rx = shmring.pair()
+    with tx, rx:
+        rx._busy[0] = True  # as if another thread were inside recv
+        try:
+            with pytest.raises(shmring.ConcurrentUse, match="one call at a time.*own endpoint.*lock"):
+                rx.recv(timeout=0)
+            with pytest.raises(RuntimeError):  # it is also a RuntimeError
+                rx.recv_many(4, timeout=0)
+        finally:
+            rx._busy[0] = False
+        tx.send(b"still fine")
+        assert rx.recv(timeout=WAIT) == b"still fine"
