@@ -96,16 +96,28 @@ def test_two_threads_receiving_on_one_receiver_get_each_message_once(shape):
     assert sum(refused) > 0, "the threads never met: the test proved nothing"
 
 
-def test_concurrent_use_says_what_to_do():
+def test_a_call_while_another_waits_raises_concurrent_use_and_changes_nothing():
     tx, rx = shmring.pair()
     with tx, rx:
-        rx._busy[0] = True  # as if another thread were inside recv
-        try:
-            with pytest.raises(shmring.ConcurrentUse, match="one call at a time.*own endpoint.*lock"):
+        got = []
+        waiting = threading.Thread(target=lambda: got.append(rx.recv(timeout=WAIT)))
+        waiting.start()
+        for _ in range(10_000):  # until the thread is inside recv (it gives the GIL up to wait)
+            try:
                 rx.recv(timeout=0)
-            with pytest.raises(RuntimeError):  # it is also a RuntimeError
-                rx.recv_many(4, timeout=0)
-        finally:
-            rx._busy[0] = False
+            except shmring.ConcurrentUse as e:
+                assert "one call at a time" in str(e) and "own endpoint" in str(e) and "lock" in str(e)
+                assert isinstance(e, RuntimeError)
+                break
+            except shmring.Timeout:
+                time.sleep(0)  # let the thread run into its recv
+        else:
+            pytest.fail("the waiting thread never got into recv")
+        for call in (lambda: rx.recv_many(4, timeout=0), lambda: rx.recv_into(bytearray(8), timeout=0)):
+            with pytest.raises(shmring.ConcurrentUse):
+                call()
+        tx.send(b"for the waiting thread")
+        waiting.join(WAIT)
+        assert got == [b"for the waiting thread"]
         tx.send(b"still fine")
         assert rx.recv(timeout=WAIT) == b"still fine"

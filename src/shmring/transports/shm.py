@@ -18,9 +18,10 @@ reads the record back: a receiver keeps what the interrupted call took in
 carries ``sent`` (channel.note_sent). Between such a call and the return to
 the caller there is no other call, so no other place a handler could run.
 
-Threads: an endpoint serves one call at a time (a flag in ``_busy``, set and
-tested with no call in between, so the GIL makes it atomic); a second call
-meanwhile raises ConcurrentUse and changes nothing.
+Threads: an endpoint serves one call at a time. Its calls are closures that
+share one cell, ``busy``, tested and set with no call in between, so the GIL
+makes that atomic; a second call meanwhile raises ConcurrentUse and changes
+nothing.
 
 Copies of an end: pickling an endpoint counts a new copy at once (so a
 parent may close its own right after ``Process.start()``); the process that
@@ -227,9 +228,9 @@ def _after_fork_in_parent():
 
 def _after_fork_in_child():
     for ep in _open_ends.of_type(_ShmEndpoint):
-        ep._busy[0] = False  # a call of another thread of the parent: that thread is not here
         if isinstance(ep, ShmReceiver):
             ep._held.clear()  # the parent's to deliver; copied here they would arrive twice
+        ep._reset_busy()  # a call of another thread of the parent: that thread is not here
         origin, ep._fork_origin = ep._fork_origin, None
         if origin is not None and lib.shmring_adopt_after_fork(ep._h, origin) != 0:
             ep._closed = True  # the child could not join; its copy stays unusable
@@ -257,7 +258,6 @@ class _ShmEndpoint:
         self._spin_us = spin_us
         self._claim_timeout = claim_timeout
         self._fork_origin = None
-        self._busy = [False]  # a call is running (see "Threads" above)
         self.address = f"shm://{name}"
         self.mode = "spsc" if self._kind == _SPSC else "mpmc"
         self.capacity = lib.shmring_capacity(handle)  # SPSC: bytes; MPMC: slots
@@ -320,7 +320,7 @@ class ShmSender(_ShmEndpoint, Sender):
         self._send_call = fastffi.new("shmring_send_call *", {"ring": ffi.cast("void *", handle), "outcome": -1})
         self._wait_call = _core_view(self._send_call, "shmring_send_call *")
         self._sent = ffi.new("size_t *")
-        self.send = _fast_send(self)
+        self.send, self.send_many, self._reset_busy = _sender_calls(self)
 
     def send(self, data, *, timeout=None) -> None:
         """Send one message: any C-contiguous buffer, all or nothing.
@@ -328,8 +328,7 @@ class ShmSender(_ShmEndpoint, Sender):
         An exception leaving send (Timeout, Closed, KeyboardInterrupt...)
         carries ``sent``: 1 if the message went whole, 0 if not at all.
 
-        (Each endpoint shadows this method with the same function made by
-        _fast_send, which runs faster.)"""
+        (Each endpoint shadows this method with a closure: see _sender_calls.)"""
         self.__dict__["send"](data, timeout=timeout)
 
     def _send_slowly(self, data, timeout, rc: int):
@@ -355,20 +354,10 @@ class ShmSender(_ShmEndpoint, Sender):
         publication, then wait for room for the rest. An exception leaving it
         (Timeout, KeyboardInterrupt...) carries ``sent``: how many went whole
         (none of the others did); a message over max_message_size fails the
-        batch first."""
-        busy = self._busy
-        if busy[0]:
-            raise self._concurrent("send_many")
-        busy[0] = True
-        sent, done = self._sent, [0]
-        sent[0] = 0
-        try:
-            self._send_many(messages, timeout, done)
-        except BaseException as e:
-            note_sent(e, done[0] + sent[0])  # the C calls count in sent[0]; done[0] what earlier ones sent
-            raise
-        finally:
-            busy[0] = False
+        batch first.
+
+        (Each endpoint shadows this method with a closure: see _sender_calls.)"""
+        self.__dict__["send_many"](messages, timeout=timeout)
 
     def _send_many(self, messages, timeout, done: list) -> None:
         if timeout is not None:
@@ -431,7 +420,7 @@ class ShmReceiver(_ShmEndpoint, Receiver):
         self._batch_len = max(BATCH_BYTES, self.max_message_size) if self._kind == _MPMC else BATCH_BYTES
         self._batch = None  # made on first recv_many
         self._lens = ffi.new("uint64_t[]", 1)
-        self.recv = _fast_recv(self)
+        self.recv, self.recv_into, self.recv_many, self._iterate, self._reset_busy = _receiver_calls(self)
 
     def __reduce__(self):
         if self._held:
@@ -444,8 +433,7 @@ class ShmReceiver(_ShmEndpoint, Receiver):
     def recv(self, *, timeout=None) -> bytes:
         """Receive the next message.
 
-        (Each endpoint shadows this method with the same function made by
-        _fast_recv, which runs faster.)"""
+        (Each endpoint shadows this method with a closure: see _receiver_calls.)"""
         return self.__dict__["recv"](timeout=timeout)
 
     def _keep_taken(self, call, where) -> None:
@@ -492,103 +480,44 @@ class ShmReceiver(_ShmEndpoint, Receiver):
         self._raise(rc, "recv")
 
     def __iter__(self):
-        """Each message until Closed. The message of each recv goes into
-        ``_held`` inside one C call (list.extend), so no signal handler can
-        run between the recv and the yield."""
-        held, recv = self._held, self.recv
-        while True:
-            if held:
-                message = held[0]
-                del held[0]
-                yield message
-            else:
-                try:
-                    held.extend(starmap(recv, _NO_ARGUMENTS))
-                except Closed:
-                    return
-
-    def _take_held(self):
-        """The first held message, removed with no call in between (a signal
-        handler cannot drop it)."""
-        held = self._held
-        message = held[0]
-        del held[0]
-        return message
+        """Each message until Closed (see iterate in _receiver_calls)."""
+        return self.__dict__["_iterate"]()
 
     def recv_into(self, buffer, *, timeout=None) -> int:
-        busy = self._busy
-        if busy[0]:
-            raise self._concurrent("recv_into")
-        busy[0] = True
-        try:
-            if timeout is not None:
-                check_timeout(timeout)
-            if self._held:
-                return self._held_into(buffer)
-            buf = _writable(buffer)
-            h, cap = self._h, len(buf)
-            call = self._try_call
-            try:
-                n = self._try_recv(call, buf, cap)
-            except BaseException:
-                self._keep_taken(call, buf)
-                raise
-            if n == _EAGAIN and timeout != 0:
-                call, recv = self._wait_call, self._calls.recv
-                call.taken, self._peeked = -1, None
-                try:
-                    n = _call_in_slices(lambda ns: recv(call, buf, cap, ns), timeout)
-                except BaseException:
-                    self._keep_taken(call, buf)
-                    raise
-            if n >= 0:
-                return n
-            if n == _ENOBUFS:
-                needed = lib.shmring_needed(h)
-                raise BufferTooSmall(
-                    f"recv_into() got a buffer of {cap} bytes for a message of {needed}; "
-                    "it stays queued: call again with a larger buffer",
-                    needed,
-                )
-            self._raise(n, "recv_into")
-        finally:
-            busy[0] = False
+        """Receive the next message into ``buffer``; its length.
 
-    def _held_into(self, buffer) -> int:
-        message = self._held[0]
-        target = memoryview(buffer).cast("B")
-        if len(message) > len(target):
-            raise BufferTooSmall(
-                f"recv_into() got a buffer of {len(target)} bytes for a message of {len(message)}; "
-                "it stays queued: call again with a larger buffer",
-                len(message),
-            )
-        target[:len(message)] = message
-        del self._held[0]
-        return len(message)
+        (Each endpoint shadows this method with a closure: see _receiver_calls.)"""
+        return self.__dict__["recv_into"](buffer, timeout=timeout)
 
     def recv_many(self, max_n: int, *, timeout=None) -> list:
         """Wait for one message, then take up to max_n of those already there
-        in the same C call (one tail update for the batch)."""
-        busy = self._busy
-        if busy[0]:
-            raise self._concurrent("recv_many")
-        busy[0] = True
-        try:
-            if timeout is not None:
-                check_timeout(timeout)
-            check_count(max_n)
-            if self._held:
-                return [self._take_held()]
-            call = self._wait_call
-            call.taken, self._peeked = -1, None
-            try:
-                return self._recv_many(max_n, timeout, call)
-            except BaseException:
-                self._keep_taken(call, BATCH)
-                raise
-        finally:
-            busy[0] = False
+        in the same C call (one tail update for the batch).
+
+        (Each endpoint shadows this method with a closure: see _receiver_calls.)"""
+        return self.__dict__["recv_many"](max_n, timeout=timeout)
+
+    def _recv_into_slowly(self, buf, cap: int, timeout, n: int) -> int:
+        """recv_into after a try that found nothing or failed (n)."""
+        if n == _EAGAIN and timeout != 0:
+            call, recv = self._wait_call, self._calls.recv
+            n = _call_in_slices(lambda ns: recv(call, buf, cap, ns), timeout)
+        if n >= 0:
+            return n
+        if n == _ENOBUFS:
+            needed = lib.shmring_needed(self._h)
+            raise BufferTooSmall(
+                f"recv_into() got a buffer of {cap} bytes for a message of {needed}; "
+                "it stays queued: call again with a larger buffer",
+                needed,
+            )
+        self._raise(n, "recv_into")
+
+    def _too_small(self, message, target) -> BufferTooSmall:
+        return BufferTooSmall(
+            f"recv_into() got a buffer of {len(target)} bytes for a message of {len(message)}; "
+            "it stays queued: call again with a larger buffer",
+            len(message),
+        )
 
     def _recv_many(self, max_n: int, timeout, call) -> list:
         # No more can be there than the ring holds: records take 8 bytes at least.
@@ -626,13 +555,16 @@ class ShmReceiver(_ShmEndpoint, Receiver):
 # so no signal handler can run there (see "Interrupts" at the top).
 
 
-def _fast_send(ep: ShmSender):
-    try_send, call, busy, slow = ep._try_send, ep._send_call, ep._busy, _SlowPath(ep)
+def _sender_calls(ep: ShmSender):
+    """send, send_many and a reset of their shared ``busy`` flag."""
+    try_send, call, sent, slow = ep._try_send, ep._send_call, ep._sent, _SlowPath(ep)
+    busy = False
 
     def send(data, *, timeout=None) -> None:
-        if busy[0]:
+        nonlocal busy
+        if busy:
             raise slow.endpoint()._concurrent("send")
-        busy[0] = True
+        busy = True
         try:
             try:
                 if timeout is not None:
@@ -651,53 +583,197 @@ def _fast_send(ep: ShmSender):
                 note_sent(e, 1 if call.outcome == 0 else 0)  # each C call records its result in call.outcome
                 raise
         finally:
-            busy[0] = False
+            busy = False
+
+    def send_many(messages, *, timeout=None) -> None:
+        nonlocal busy
+        if busy:
+            raise slow.endpoint()._concurrent("send_many")
+        busy = True
+        done = [0]
+        sent[0] = 0
+        try:
+            slow.endpoint()._send_many(messages, timeout, done)
+        except BaseException as e:
+            note_sent(e, done[0] + sent[0])  # the C calls count in sent[0]; done[0] what earlier ones sent
+            raise
+        finally:
+            busy = False
+
+    def reset_busy() -> None:
+        nonlocal busy
+        busy = False
 
     send.__doc__ = ShmSender.send.__doc__.split("\n\n")[0]
-    return send
+    send_many.__doc__ = ShmSender.send_many.__doc__.split("\n\n")[0]
+    return send, send_many, reset_busy
 
 
-def _fast_recv(ep: ShmReceiver):
+FREE, BUSY, HELD = 0, 1, 2  # a receiver's state: idle; in a call; idle, with held messages to deliver
+
+
+def _keep_polled(call, scratch, held) -> None:
+    """After an exception as a poll returned: keep what it took (the record is fresh)."""
+    n = call.taken
+    if n >= 0:
+        call.taken = -1
+        held.append(scratch[:n])
+
+
+def _receiver_calls(ep: ShmReceiver):
+    """recv, recv_into, recv_many, iteration and a reset, sharing one ``state``.
+
+    State HELD means idle with messages in ``held``, which an interrupted
+    call took out of the ring: they come first, each taken off ``held``
+    with no call in between, so no signal handler can drop it. One test of
+    ``state`` covers both the thread rule and the held messages."""
     poll, polling, trying, scratch = ep._poll_recv, ep._polling_call, ep._try_call, ep._scratch_bytes
-    held, busy, waiting = ep._held, ep._busy, ep._wait_call
+    try_recv, held = ep._try_recv, ep._held
     slow = _SlowPath(ep)  # its stand-in also keeps alive the ring and scratch the C structs point to
+    state = FREE
 
     def recv(*, timeout=None) -> bytes:
-        if busy[0] or held:
-            if busy[0]:
+        nonlocal state
+        if state:
+            if state == BUSY:
                 raise slow.endpoint()._concurrent("recv")
-            message = held[0]  # taken by an interrupted call: it comes first
+            message = held[0]
             del held[0]
+            if not held:
+                state = FREE
             return message
-        busy[0] = True
+        state = BUSY
         try:
             if timeout is None:
-                call = polling
+                try:
+                    n = poll(polling)
+                except BaseException:  # a signal handler raised as poll returned
+                    _keep_polled(polling, scratch, held)
+                    raise
             else:
                 check_timeout(timeout)
                 call = polling if timeout else trying
-            try:
-                n = poll(call)
-            except BaseException:  # a signal handler raised as poll returned: keep what it took
-                n = call.taken
-                if n >= 0:
-                    call.taken = -1
-                    held.append(scratch[:n])
-                raise
+                try:
+                    n = poll(call)
+                except BaseException:
+                    _keep_polled(call, scratch, held)
+                    raise
             if n >= 0:
+                state = FREE
                 return scratch[:n]
             endpoint = slow.endpoint()
+            waiting = endpoint._wait_call
             waiting.taken, endpoint._peeked = -1, None
             try:
-                return endpoint._recv_slowly(timeout, n)
+                message = endpoint._recv_slowly(timeout, n)
             except BaseException:
                 endpoint._keep_taken(waiting, SCRATCH)
                 raise
-        finally:
-            busy[0] = False
+            state = FREE
+            return message
+        except BaseException:
+            state = HELD if held else FREE
+            raise
+
+    def recv_into(buffer, *, timeout=None) -> int:
+        nonlocal state
+        if state == BUSY:
+            raise slow.endpoint()._concurrent("recv_into")
+        state = BUSY
+        try:
+            if timeout is not None:
+                check_timeout(timeout)
+            if held:
+                message, target = held[0], memoryview(buffer).cast("B")
+                if len(message) > len(target):
+                    raise slow.endpoint()._too_small(message, target)
+                target[:len(message)] = message
+                del held[0]
+                state = HELD if held else FREE
+                return len(message)
+            buf = _writable(buffer)
+            cap = len(buf)
+            try:
+                n = try_recv(trying, buf, cap)
+            except BaseException:
+                slow.endpoint()._keep_taken(trying, buf)
+                raise
+            if n < 0:
+                endpoint = slow.endpoint()
+                waiting = endpoint._wait_call
+                waiting.taken, endpoint._peeked = -1, None
+                try:
+                    n = endpoint._recv_into_slowly(buf, cap, timeout, n)
+                except BaseException:
+                    endpoint._keep_taken(waiting, buf)
+                    raise
+            state = FREE
+            return n
+        except BaseException:
+            state = HELD if held else FREE
+            raise
+
+    def recv_many(max_n: int, *, timeout=None) -> list:
+        nonlocal state
+        if state == BUSY:
+            raise slow.endpoint()._concurrent("recv_many")
+        state = BUSY
+        try:
+            if timeout is not None:
+                check_timeout(timeout)
+            check_count(max_n)
+            if held:
+                message = held[0]
+                del held[0]
+                state = HELD if held else FREE
+                return [message]
+            endpoint = slow.endpoint()
+            waiting = endpoint._wait_call
+            waiting.taken, endpoint._peeked = -1, None
+            try:
+                messages = endpoint._recv_many(max_n, timeout, waiting)
+            except BaseException:
+                endpoint._keep_taken(waiting, BATCH)
+                raise
+            state = FREE
+            return messages
+        except BaseException:
+            state = HELD if held else FREE
+            raise
+
+    def iterate():
+        """Each message until Closed. recv's message goes into ``held``
+        inside one C call (list.extend), so no signal handler can run
+        between the recv and the yield."""
+        nonlocal state
+        while True:
+            if state == HELD:
+                message = held[0]
+                del held[0]
+                if not held:
+                    state = FREE
+                yield message
+                continue
+            try:
+                held.extend(starmap(recv, _NO_ARGUMENTS))  # held was empty: recv goes to the ring
+            except Closed:
+                return
+            except BaseException:
+                if held and state == FREE:
+                    state = HELD  # recv returned, and the handler raised as extend did: keep it
+                raise
+            message = held[0]
+            del held[0]
+            yield message
+
+    def reset() -> None:
+        nonlocal state
+        state = HELD if held else FREE
 
     recv.__doc__ = ShmReceiver.recv.__doc__.split("\n\n")[0]
-    return recv
+    recv_into.__doc__ = ShmReceiver.recv_into.__doc__.split("\n\n")[0]
+    recv_many.__doc__ = ShmReceiver.recv_many.__doc__.split("\n\n")[0]
+    return recv, recv_into, recv_many, iterate, reset
 
 
 class _SlowPath:
