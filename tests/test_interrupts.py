@@ -14,6 +14,7 @@ frame, so there the handler does not raise (README: "Reliability").
 
 import _thread
 import multiprocessing as mp
+import os
 import signal
 import threading
 import time
@@ -32,6 +33,9 @@ SHAPES = {"spsc": {"capacity": 1 << 14}, "mpmc": {"mode": "mpmc", "slots": 16, "
 # lands only when that thread holds the GIL, far less often than a timer signal.
 ENOUGH_INTERRUPTS = 5 if WINDOWS else 50
 
+# SHMRING_STORM_US=30 for a denser storm (a longer run: handlers also land inside the recovery)
+STORM_S = float(os.environ.get("SHMRING_STORM_US", "200")) / 1e6
+
 pytestmark = pytest.mark.timeout(120)
 
 
@@ -44,7 +48,7 @@ def _in_shmring(frame) -> bool:
 
 
 @contextmanager
-def interrupt_storm(every_s: float = 0.0002):
+def interrupt_storm(every_s: float = STORM_S):
     """Signals every ``every_s`` whose handler raises Interrupted inside shmring; yields [count raised]."""
     raised, active = [0], [True]
 

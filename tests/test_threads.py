@@ -14,7 +14,17 @@ import pytest
 import shmring
 from tests import interrupt_children as numbered
 
-SHAPES = {"spsc": {"capacity": 1 << 12}, "mpmc": {"mode": "mpmc", "slots": 4, "slot_size": 256}}
+SHAPES = {
+    "spsc": ("shm", {"capacity": 1 << 12}),
+    "mpmc": ("shm", {"mode": "mpmc", "slots": 4, "slot_size": 256}),
+    "pipe": ("pipe", {}),
+    "socket": ("socket", {}),
+}
+
+
+def _pair(shape):
+    kind, options = SHAPES[shape]
+    return shmring.pair(kind, **options)
 PER_THREAD = 2_000
 WAIT = 30.0
 
@@ -31,7 +41,7 @@ def _run(threads):
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_two_threads_sending_on_one_sender_never_damage_a_message(shape):
-    tx, rx = shmring.pair(**SHAPES[shape])
+    tx, rx = _pair(shape)
     refused, sent, got = [0, 0], [[], []], []
 
     def send_all(i):
@@ -62,7 +72,7 @@ def test_two_threads_sending_on_one_sender_never_damage_a_message(shape):
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_two_threads_receiving_on_one_receiver_get_each_message_once(shape):
-    tx, rx = shmring.pair(**SHAPES[shape])
+    tx, rx = _pair(shape)
     count = 2 * PER_THREAD
     refused, got = [0, 0], [[], []]
     done = threading.Event()

@@ -93,6 +93,41 @@ class ConcurrentUse(ChannelError, RuntimeError):
     sent: int = 0
 
 
+def concurrent_use(what: str, address: str) -> ConcurrentUse:
+    return ConcurrentUse(
+        f"{what}() on {address} began while another call on this endpoint was running (in another "
+        "thread, or in a signal handler that interrupted it): an endpoint serves one call at a time; give "
+        "each thread its own endpoint (an mpmc ring takes many), or share one behind a lock"
+    )
+
+
+class OneCallAtATime:
+    """The thread rule for endpoints written in Python: ``with guard.call("recv"):``.
+
+    __enter__ tests and sets the flag with no call in between, so under the
+    GIL no other thread can get in between; a second call raises
+    ConcurrentUse and changes nothing."""
+
+    __slots__ = ("_busy", "_address", "_what")
+
+    def __init__(self, address: str) -> None:
+        self._busy = False
+        self._address = address
+        self._what = ""
+
+    def call(self, what: str) -> "OneCallAtATime":
+        self._what = what
+        return self
+
+    def __enter__(self) -> None:
+        if self._busy:
+            raise concurrent_use(self._what, self._address)
+        self._busy = True
+
+    def __exit__(self, *exc: object) -> None:
+        self._busy = False
+
+
 def note_sent(error: BaseException, sent: int) -> None:
     """Tell the caller how many messages of the call ``error`` ends went out.
 

@@ -32,7 +32,7 @@ import os
 import weakref
 
 from .._buffers import message_view, writable_view
-from ..channel import ChannelError, MessageTooLarge, Receiver, Sender, Timeout, check_timeout
+from ..channel import ChannelError, MessageTooLarge, OneCallAtATime, Receiver, Sender, Timeout, check_timeout
 from ..framing import FrameReader, FrameWriter
 from . import _open_ends
 
@@ -95,6 +95,7 @@ class _StreamEndpoint:
                owned_path=None, peer_seen: bool = True):
         self.address = address
         self.max_message_size = max_message_size
+        self._guard = OneCallAtATime(address)  # two threads in one framer would interleave frames
         self._rendezvous = rendezvous  # meets the peer and gives the descriptor, while fd is None
         self._owned_path = owned_path  # the FIFO or socket file this endpoint made, removed at close
         self._peer_seen = peer_seen
@@ -182,6 +183,10 @@ class StreamSender(_StreamEndpoint, Sender):
         return self._handles.writer(fd, self.address)
 
     def send(self, data, *, timeout=None) -> None:
+        with self._guard.call("send"):
+            self._send(data, timeout)
+
+    def _send(self, data, timeout) -> None:
         if timeout is not None:
             check_timeout(timeout)
         payload = data if type(data) is bytes else message_view(data)
@@ -222,21 +227,23 @@ class StreamReceiver(_StreamEndpoint, Receiver):
         return self._handles.reader(fd, self.address, self.max_message_size, peer_seen=self._peer_seen)
 
     def recv(self, *, timeout=None) -> bytes:
-        if timeout is not None:
-            check_timeout(timeout)
-        reader = self._framer
-        if reader is None:
-            reader = self._framer_for("recv", timeout)
-        return reader.recv(timeout)
+        with self._guard.call("recv"):
+            if timeout is not None:
+                check_timeout(timeout)
+            reader = self._framer
+            if reader is None:
+                reader = self._framer_for("recv", timeout)
+            return reader.recv(timeout)
 
     def recv_into(self, buffer, *, timeout=None) -> int:
-        if timeout is not None:
-            check_timeout(timeout)
-        target = writable_view(buffer)
-        reader = self._framer
-        if reader is None:
-            reader = self._framer_for("recv_into", timeout)
-        return reader.recv_into(target, timeout)
+        with self._guard.call("recv_into"):
+            if timeout is not None:
+                check_timeout(timeout)
+            target = writable_view(buffer)
+            reader = self._framer
+            if reader is None:
+                reader = self._framer_for("recv_into", timeout)
+            return reader.recv_into(target, timeout)
 
     def _check_picklable(self) -> None:
         if self._framer.buffered:

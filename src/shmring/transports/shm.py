@@ -16,7 +16,9 @@ out. So every C call records its result in the endpoint's call struct too
 reads the record back: a receiver keeps what the interrupted call took in
 ``_held`` and delivers it first next time; an exception leaving a send
 carries ``sent`` (channel.note_sent). Between such a call and the return to
-the caller there is no other call, so no other place a handler could run.
+the caller there is no other call, so no other place a handler could run;
+and the ``except`` clauses make no call before the message is safe (a
+second signal would run its handler at the first one).
 
 Threads: an endpoint serves one call at a time. Its calls are closures that
 share one cell, ``busy``, tested and set with no call in between, so the GIL
@@ -35,7 +37,6 @@ import errno
 import itertools
 from itertools import starmap
 import os
-from collections import deque
 import re
 import secrets
 import sys
@@ -64,8 +65,9 @@ from ..channel import (
     check_count,
     check_direction,
     check_timeout,
+    concurrent_use,
     monotonic,
-    note_sent,
+    note_sent as _note_sent,
 )
 
 DEFAULT_CAPACITY = 1 << 20
@@ -295,11 +297,7 @@ class _ShmEndpoint:
         raise _error(rc, self.address, what)
 
     def _concurrent(self, what: str) -> ConcurrentUse:
-        return ConcurrentUse(
-            f"{what}() on {self.address} began while another call on this endpoint was running (in another "
-            "thread, or in a signal handler that interrupted it): an endpoint serves one call at a time; give "
-            "each thread its own endpoint (an mpmc ring takes many), or share one behind a lock"
-        )
+        return concurrent_use(what, self.address)
 
 
 def _core_view(fast_struct, ctype: str):
@@ -390,7 +388,8 @@ class ShmSender(_ShmEndpoint, Sender):
 
 
 _NO_ARGUMENTS = ((),)  # starmap(f, _NO_ARGUMENTS): f() once, called from C
-SCRATCH, BATCH = "scratch", "batch"  # where a call that took messages left them (ShmReceiver._keep_taken)
+# What _held holds: bytes, or a batch mark (n,): the n messages recv_many took
+# still lie in the batch buffer (nothing overwrites it before _held is empty).
 
 
 class ShmReceiver(_ShmEndpoint, Receiver):
@@ -413,7 +412,7 @@ class ShmReceiver(_ShmEndpoint, Receiver):
         self._polling_call = fastffi.new("shmring_recv_call *", {**call, "poll_ns": POLL_NS if spin_us > 0 else 0})
         self._try_call = fastffi.new("shmring_recv_call *", {**call, "poll_ns": 0})
         self._wait_call = ffi.new("shmring_recv_call *", {**call, "poll_ns": 0})
-        self._held = deque()  # messages an interrupted call took out of the ring: delivered first
+        self._held = []  # messages an interrupted call took out of the ring: delivered first
         self._peeked = None  # a large SPSC message copied out of the ring before its consume
         self._peek_ptr = ffi.new("void **")
         self._peek_len = ffi.new("size_t *")
@@ -436,23 +435,12 @@ class ShmReceiver(_ShmEndpoint, Receiver):
         (Each endpoint shadows this method with a closure: see _receiver_calls.)"""
         return self.__dict__["recv"](timeout=timeout)
 
-    def _keep_taken(self, call, where) -> None:
-        """After an exception: keep what the last C call through ``call`` took
-        (``where`` it left it: SCRATCH, BATCH or recv_into's buffer), so that
-        the next call delivers it first."""
-        n = call.taken
-        if n < 0:
-            return  # it took nothing
-        call.taken = -1
-        if self._peeked is not None:  # a large message, consumed after it was copied out
-            taken, self._peeked = [self._peeked], None
-        elif where is SCRATCH:
-            taken = [self._scratch_bytes[:n]]
-        elif where is BATCH:
-            taken = _batches.split(self._batch_bytes, self._lens, n)
-        else:
-            taken = [ffi.buffer(where, n)[:]]
-        self._held.extend(taken)
+    def _first_held(self):
+        """The first held message (a batch mark is split into its messages first)."""
+        held = self._held
+        if type(held[0]) is tuple:
+            held[0:1] = _batches.split(self._batch_bytes, self._lens, held[0][0])  # one step: nothing lost
+        return held[0]
 
     def _recv_slowly(self, timeout, n: int) -> bytes:
         """After a try (and poll) that found nothing or failed (n)."""
@@ -472,7 +460,7 @@ class ShmReceiver(_ShmEndpoint, Receiver):
         rc = lib.shmring_spsc_peek(h, self._peek_ptr, self._peek_len, 0)
         if rc == 0:
             data = ffi.unpack(ffi.cast("char *", self._peek_ptr[0]), self._peek_len[0])
-            self._peeked = data  # what _keep_taken keeps if the consume is interrupted
+            self._peeked = data  # what is kept if the consume is interrupted
             rc = lib.shmring_spsc_consume_call(self._wait_call)
             if rc == 0:
                 return data
@@ -523,8 +511,8 @@ class ShmReceiver(_ShmEndpoint, Receiver):
         # No more can be there than the ring holds: records take 8 bytes at least.
         max_n = min(max_n, self.capacity // 8 if self._kind == _SPSC else self.capacity)
         if self._batch is None:
-            self._batch = ffi.new("char[]", self._batch_len)
-            self._batch_bytes = ffi.buffer(self._batch)
+            batch = ffi.new("char[]", self._batch_len)
+            self._batch_bytes, self._batch = ffi.buffer(batch), batch  # both or neither, even if interrupted
         if len(self._lens) < max_n:
             self._lens = ffi.new("uint64_t[]", max_n)
         batch, cap, lens, recv_many = self._batch, self._batch_len, self._lens, self._calls.recv_many
@@ -573,14 +561,17 @@ def _sender_calls(ep: ShmSender):
                     data = _c_buffer(data)
                 n = len(data)
             except BaseException as e:
-                note_sent(e, 0)
+                _note_sent(e, 0)
                 raise
             try:
                 rc = try_send(call, data, n)
                 if rc != 0:
                     slow.endpoint()._send_slowly(data, timeout, rc)
             except BaseException as e:
-                note_sent(e, 1 if call.outcome == 0 else 0)  # each C call records its result in call.outcome
+                try:  # no call before it is noted: a second signal would run its handler there
+                    e.sent = 1 if call.outcome == 0 else 0  # each C call records its result in call.outcome
+                except AttributeError:
+                    pass
                 raise
         finally:
             busy = False
@@ -595,7 +586,10 @@ def _sender_calls(ep: ShmSender):
         try:
             slow.endpoint()._send_many(messages, timeout, done)
         except BaseException as e:
-            note_sent(e, done[0] + sent[0])  # the C calls count in sent[0]; done[0] what earlier ones sent
+            try:
+                e.sent = done[0] + sent[0]  # the C calls count in sent[0]; done[0] what earlier ones sent
+            except AttributeError:
+                pass
             raise
         finally:
             busy = False
@@ -610,14 +604,6 @@ def _sender_calls(ep: ShmSender):
 
 
 FREE, BUSY, HELD = 0, 1, 2  # a receiver's state: idle; in a call; idle, with held messages to deliver
-
-
-def _keep_polled(call, scratch, held) -> None:
-    """After an exception as a poll returned: keep what it took (the record is fresh)."""
-    n = call.taken
-    if n >= 0:
-        call.taken = -1
-        held.append(scratch[:n])
 
 
 def _receiver_calls(ep: ShmReceiver):
@@ -637,7 +623,7 @@ def _receiver_calls(ep: ShmReceiver):
         if state:
             if state == BUSY:
                 raise slow.endpoint()._concurrent("recv")
-            message = held[0]
+            message = held[0] if type(held[0]) is bytes else slow.endpoint()._first_held()
             del held[0]
             if not held:
                 state = FREE
@@ -647,8 +633,11 @@ def _receiver_calls(ep: ShmReceiver):
             if timeout is None:
                 try:
                     n = poll(polling)
-                except BaseException:  # a signal handler raised as poll returned
-                    _keep_polled(polling, scratch, held)
+                except BaseException:  # a signal handler raised as poll returned: keep what it took
+                    n = polling.taken
+                    if n >= 0:
+                        polling.taken = -1
+                        held.append(scratch[:n])
                     raise
             else:
                 check_timeout(timeout)
@@ -656,7 +645,10 @@ def _receiver_calls(ep: ShmReceiver):
                 try:
                     n = poll(call)
                 except BaseException:
-                    _keep_polled(call, scratch, held)
+                    n = call.taken
+                    if n >= 0:
+                        call.taken = -1
+                        held.append(scratch[:n])
                     raise
             if n >= 0:
                 state = FREE
@@ -667,7 +659,10 @@ def _receiver_calls(ep: ShmReceiver):
             try:
                 message = endpoint._recv_slowly(timeout, n)
             except BaseException:
-                endpoint._keep_taken(waiting, SCRATCH)
+                n = waiting.taken
+                if n >= 0:
+                    waiting.taken, peeked = -1, endpoint._peeked
+                    held.append(scratch[:n] if peeked is None else peeked)
                 raise
             state = FREE
             return message
@@ -684,7 +679,7 @@ def _receiver_calls(ep: ShmReceiver):
             if timeout is not None:
                 check_timeout(timeout)
             if held:
-                message, target = held[0], memoryview(buffer).cast("B")
+                message, target = slow.endpoint()._first_held(), memoryview(buffer).cast("B")
                 if len(message) > len(target):
                     raise slow.endpoint()._too_small(message, target)
                 target[:len(message)] = message
@@ -692,11 +687,14 @@ def _receiver_calls(ep: ShmReceiver):
                 state = HELD if held else FREE
                 return len(message)
             buf = _writable(buffer)
-            cap = len(buf)
+            cap, copy = len(buf), ffi.buffer(buf)  # copy[:n]: bytes, with no call (see the excepts)
             try:
                 n = try_recv(trying, buf, cap)
             except BaseException:
-                slow.endpoint()._keep_taken(trying, buf)
+                n = trying.taken
+                if n >= 0:
+                    trying.taken = -1
+                    held.append(copy[:n])
                 raise
             if n < 0:
                 endpoint = slow.endpoint()
@@ -705,7 +703,10 @@ def _receiver_calls(ep: ShmReceiver):
                 try:
                     n = endpoint._recv_into_slowly(buf, cap, timeout, n)
                 except BaseException:
-                    endpoint._keep_taken(waiting, buf)
+                    n = waiting.taken
+                    if n >= 0:
+                        waiting.taken = -1
+                        held.append(copy[:n])
                     raise
             state = FREE
             return n
@@ -723,7 +724,7 @@ def _receiver_calls(ep: ShmReceiver):
                 check_timeout(timeout)
             check_count(max_n)
             if held:
-                message = held[0]
+                message = slow.endpoint()._first_held()
                 del held[0]
                 state = HELD if held else FREE
                 return [message]
@@ -733,7 +734,10 @@ def _receiver_calls(ep: ShmReceiver):
             try:
                 messages = endpoint._recv_many(max_n, timeout, waiting)
             except BaseException:
-                endpoint._keep_taken(waiting, BATCH)
+                n = waiting.taken
+                if n >= 0:
+                    waiting.taken, peeked = -1, endpoint._peeked
+                    held.append((n,) if peeked is None else peeked)  # (n,): split when delivered
                 raise
             state = FREE
             return messages
@@ -748,7 +752,7 @@ def _receiver_calls(ep: ShmReceiver):
         nonlocal state
         while True:
             if state == HELD:
-                message = held[0]
+                message = held[0] if type(held[0]) is bytes else slow.endpoint()._first_held()
                 del held[0]
                 if not held:
                     state = FREE
