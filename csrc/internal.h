@@ -34,17 +34,27 @@ typedef struct shmring_segment {
     /* Windows: the named semaphores the data and space waitpoints park on
      * (segment_win32.c opens them, wait_win32.c uses them); unused elsewhere. */
     void *wake[2];
+    /* Linux: `base` is a private copy of the header (a look), not a mapping. */
+    bool copy;
 } shmring_segment;
 
 /* Windows: the most posts a waitpoint's semaphore holds, one per possible
  * sleeper (every holder of both ends); more would only be spurious wake-ups. */
 #define SHMRING_WAKE_MAX_POSTS (2 * SHMRING_MAX_HOLDERS + 2)
 
-/* `name` is validated by shmring_name_check() first. */
-int shmring_segment_create(const char *name, size_t size, shmring_segment *seg);
-/* populate: fault the whole mapping in now (an end that will use it), or
- * not (a look at the header only). */
-int shmring_segment_attach(const char *name, bool populate, shmring_segment *seg);
+/* `name` is validated by shmring_name_check() first. perms: NULL for mode
+ * 0600 and the creator's group; checked here (EINVAL). */
+int shmring_segment_create(const char *name, size_t size, const shmring_perms *perms,
+                           shmring_segment *seg);
+/* end: map the whole segment for an end that will use it, faulted in now,
+ * and only if its owner and mode pass the checks of shmring_open_trusting()
+ * with `trust` (NULL: none) on the object mapped (EFOREIGN otherwise). Not
+ * an end: a look at the header only, whoever owns it (shmring_inspect),
+ * which reads and never writes; on Linux a private copy of the header page
+ * (the owner could shrink the object under a mapping: SIGBUS). Either way a
+ * segment that is not a regular object is EFOREIGN. */
+int shmring_segment_attach(const char *name, bool end, const shmring_trust *trust,
+                           shmring_segment *seg);
 void shmring_segment_detach(shmring_segment *seg);
 /* Remove the name. POSIX: shm_unlink. Windows, where a mapping lives only
  * while a handle to it is open: drop the handle this process keeps for a

@@ -31,6 +31,7 @@ const char *shmring_strerror(int code) {
     case SHMRING_EKIND: return "the segment holds another kind of ring";
     case SHMRING_ENOSPACE: return "no room for the segment";
     case SHMRING_EENDCLOSED: return "that end was closed for good";
+    case SHMRING_EFOREIGN: return "the segment is another user's, or open to other users";
     default: return "unknown error";
     }
 }
@@ -89,12 +90,12 @@ static int mpmc_geometry(uint64_t slots, uint64_t slot_size, geometry *g) {
     return SHMRING_OK;
 }
 
-static int create_segment(const char *name, const geometry *g) {
+static int create_segment(const char *name, const geometry *g, const shmring_perms *perms) {
     if (shmring_name_check(name) != SHMRING_OK)
         return SHMRING_EINVAL;
     shmring_segment seg;
     uint64_t total = SHMRING_HEADER_SIZE + g->data_bytes;
-    int rc = shmring_segment_create(name, (size_t)total, &seg);
+    int rc = shmring_segment_create(name, (size_t)total, perms, &seg);
     if (rc != SHMRING_OK)
         return rc;
     shmring_header *hdr = (shmring_header *)seg.base;
@@ -117,16 +118,25 @@ static int create_segment(const char *name, const geometry *g) {
     return SHMRING_OK;
 }
 
-int shmring_spsc_create(const char *name, uint64_t capacity) {
+int shmring_spsc_create_with(const char *name, uint64_t capacity, const shmring_perms *perms) {
     geometry g;
     int rc = spsc_geometry(capacity, &g);
-    return rc != SHMRING_OK ? rc : create_segment(name, &g);
+    return rc != SHMRING_OK ? rc : create_segment(name, &g, perms);
+}
+
+int shmring_mpmc_create_with(const char *name, uint64_t slots, uint64_t slot_size,
+                             const shmring_perms *perms) {
+    geometry g;
+    int rc = mpmc_geometry(slots, slot_size, &g);
+    return rc != SHMRING_OK ? rc : create_segment(name, &g, perms);
+}
+
+int shmring_spsc_create(const char *name, uint64_t capacity) {
+    return shmring_spsc_create_with(name, capacity, NULL);
 }
 
 int shmring_mpmc_create(const char *name, uint64_t slots, uint64_t slot_size) {
-    geometry g;
-    int rc = mpmc_geometry(slots, slot_size, &g);
-    return rc != SHMRING_OK ? rc : create_segment(name, &g);
+    return shmring_mpmc_create_with(name, slots, slot_size, NULL);
 }
 
 /* relaxed: ordered after check_header()'s acquire load of magic, which pairs
@@ -171,7 +181,9 @@ static int check_header(shmring_ring *r, int kind) {
     return SHMRING_OK;
 }
 
-static int map_ring(const char *name, int role, int kind, bool populate, shmring_ring **out) {
+/* end: map it for an end (checked against trust); else a look at the header. */
+static int map_ring(const char *name, int role, int kind, bool end, const shmring_trust *trust,
+                    shmring_ring **out) {
     if (shmring_name_check(name) != SHMRING_OK ||
         (role != SHMRING_ROLE_SENDER && role != SHMRING_ROLE_RECEIVER) ||
         (kind != 0 && kind != SHMRING_KIND_SPSC && kind != SHMRING_KIND_MPMC))
@@ -183,7 +195,7 @@ static int map_ring(const char *name, int role, int kind, bool populate, shmring
     r->role = role;
     r->spin_ns = SHMRING_DEFAULT_SPIN_NS;
     r->claim_timeout_ns = SHMRING_DEFAULT_CLAIM_TIMEOUT_NS;
-    int rc = shmring_segment_attach(name, populate, &r->seg);
+    int rc = shmring_segment_attach(name, end, trust, &r->seg);
     if (rc == SHMRING_OK)
         rc = check_header(r, kind);
     if (rc != SHMRING_OK) {
@@ -225,21 +237,31 @@ static int finish_open(shmring_ring *r, int rc, shmring_ring **out) {
     return SHMRING_OK;
 }
 
-int shmring_open(const char *name, int role, int kind, shmring_ring **out) {
+int shmring_open_trusting(const char *name, int role, int kind, const shmring_trust *trust,
+                          shmring_ring **out) {
     shmring_ring *r;
-    int rc = map_ring(name, role, kind, true, &r);
+    int rc = map_ring(name, role, kind, true, trust, &r);
     if (rc != SHMRING_OK)
         return rc;
     return finish_open(r, shmring_end_open(r), out);
 }
 
-int shmring_import(const char *name, int role, int kind, const shmring_origin *origin,
-                   shmring_ring **out) {
+int shmring_open(const char *name, int role, int kind, shmring_ring **out) {
+    return shmring_open_trusting(name, role, kind, NULL, out);
+}
+
+int shmring_import_trusting(const char *name, int role, int kind, const shmring_origin *origin,
+                            const shmring_trust *trust, shmring_ring **out) {
     shmring_ring *r;
-    int rc = map_ring(name, role, kind, true, &r);
+    int rc = map_ring(name, role, kind, true, trust, &r);
     if (rc != SHMRING_OK)
         return rc;
     return finish_open(r, shmring_end_import(r, origin), out);
+}
+
+int shmring_import(const char *name, int role, int kind, const shmring_origin *origin,
+                   shmring_ring **out) {
+    return shmring_import_trusting(name, role, kind, origin, NULL, out);
 }
 
 int shmring_export(shmring_ring *r, shmring_origin *origin) {
@@ -282,7 +304,7 @@ void shmring_free(shmring_ring *r) {
 
 int shmring_inspect(const char *name, shmring_info *out) {
     shmring_ring *r;
-    int rc = map_ring(name, SHMRING_ROLE_RECEIVER, 0, false, &r);
+    int rc = map_ring(name, SHMRING_ROLE_RECEIVER, 0, false, NULL, &r);
     if (rc != SHMRING_OK)
         return rc;
     shmring_header *hdr = r->hdr;

@@ -54,6 +54,7 @@ enum shmring_error {
     SHMRING_EKIND = -16,      /* the segment holds another kind of ring */
     SHMRING_ENOSPACE = -17,   /* no room for the segment (e.g. /dev/shm full) */
     SHMRING_EENDCLOSED = -18, /* that end was already closed for good */
+    SHMRING_EFOREIGN = -19,   /* the segment is not one this user may trust (see shmring_trust) */
 };
 
 enum shmring_role_id { SHMRING_ROLE_SENDER = 0, SHMRING_ROLE_RECEIVER = 1 };
@@ -87,25 +88,110 @@ const char *shmring_strerror(int code);
 uint64_t shmring_spsc_max_message_size(uint64_t capacity);
 
 /* Create and initialise an SPSC segment; capacity is a power of two within
- * [SHMRING_MIN_CAPACITY, SHMRING_MAX_CAPACITY]. Both ends start unopened. */
+ * [SHMRING_MIN_CAPACITY, SHMRING_MAX_CAPACITY]. Both ends start unopened.
+ * The segment is accessible to this user only (mode 0600). */
 int shmring_spsc_create(const char *name, uint64_t capacity);
 
 /* Create and initialise an MPMC segment: `slots` (a power of two within
  * [SHMRING_MIN_SLOTS, SHMRING_MAX_SLOTS]) of up to `slot_size` bytes each. */
 int shmring_mpmc_create(const char *name, uint64_t slots, uint64_t slot_size);
 
+/* Whom a creator lets use a new segment besides its own user (POSIX). */
+typedef struct shmring_perms {
+    /* Permission bits: 0600 plus any group bits (0640, 0660); "other" bits
+     * are EINVAL: a segment every user can write can carry forged messages.
+     * Set exactly (fchmod), whatever the umask, except on macOS, where a
+     * shm object takes no fchmod and the umask applies. */
+    uint32_t mode;
+    /* The segment's group; -1: the creator's effective group (as the OS
+     * does). Another group must be one the caller is a member of. */
+    int64_t gid;
+} shmring_perms;
+
+/* The same, with `perms` (NULL: mode 0600, the creator's group). Openers of
+ * another user must still trust it (shmring_trust). */
+int shmring_spsc_create_with(const char *name, uint64_t capacity, const shmring_perms *perms);
+int shmring_mpmc_create_with(const char *name, uint64_t slots, uint64_t slot_size,
+                             const shmring_perms *perms);
+
 /* Open `role` of the ring `name` (of `kind`, or 0 for either) in this
  * process. SPSC: fails with EINUSE if a live process holds that end; MPMC:
- * joins the other senders or receivers. EENDCLOSED if it was closed. */
+ * joins the other senders or receivers. EENDCLOSED if it was closed.
+ * EFOREIGN if the segment is not this user's own (shmring_open_trusting). */
 int shmring_open(const char *name, int role, int kind, shmring_ring **out);
+
+/*
+ * Foreign segments. Anyone on a machine can create a segment of any free
+ * name, so opening by name checks whose it is first, on the very object it
+ * maps (POSIX: fstat of the descriptor, opened with O_NOFOLLOW on Linux).
+ * By default an end opens only a segment that is
+ *   - a regular shared-memory object (not a symbolic link, FIFO, ...),
+ *   - owned by this process's effective user, and
+ *   - accessible to nobody else: mode & 077 == 0 (Windows: the owner SID is
+ *     this user's, and the DACL grants access to no SID but this user's,
+ *     LocalSystem's and BUILTIN\Administrators', who can take any object
+ *     anyway, as root can on POSIX).
+ * Otherwise it fails with SHMRING_EFOREIGN and maps nothing; a foreign
+ * segment is never written to. Sharing a ring between users is a choice
+ * made on both sides: the creator grants a group access (shmring_perms),
+ * and the openers say whom they trust (shmring_trust). A segment that
+ * grants any access to every user ("other" bits) is refused whatever the
+ * trust. Windows supports no sharing yet: a trust or perms naming anyone
+ * else is EINVAL there.
+ */
+typedef struct shmring_trust {
+    /* Also accept segments owned by this user id (that grant no group
+     * access, unless their group is trusted too); -1: nobody else. */
+    int64_t uid;
+    /* Also accept segments whose group is this group id and whose mode
+     * grants it access, whoever owns them (on POSIX only root can give a
+     * file a group its owner is not a member of); -1: no group. */
+    int64_t gid;
+} shmring_trust;
+
+/* shmring_open, accepting also what `trust` (NULL: nothing more) names. */
+int shmring_open_trusting(const char *name, int role, int kind, const shmring_trust *trust,
+                          shmring_ring **out);
+
+/* Why an open refuses a segment: bits of shmring_owner.refused. */
+enum shmring_refusal {
+    SHMRING_REFUSE_NOT_REGULAR = 1, /* a symbolic link, FIFO, directory...: not a segment */
+    SHMRING_REFUSE_OWNER = 2,       /* owned by another user, not trusted */
+    SHMRING_REFUSE_GROUP = 4,       /* grants access to a group that is not trusted */
+    SHMRING_REFUSE_OTHERS = 8,      /* grants access to every user (Windows: to another SID) */
+    SHMRING_REFUSE_WAKE = 16,       /* Windows: one of the ring's named semaphores is foreign */
+};
+
+#define SHMRING_SID_MAX 192 /* a SID as a string, "S-1-5-21-...", with its NUL */
+
+/* Who owns a segment and who else may use it. */
+typedef struct shmring_owner {
+    uint32_t uid;   /* POSIX: the owner's user id */
+    uint32_t gid;   /* POSIX: the segment's group id */
+    uint32_t mode;  /* POSIX: st_mode, file type and permission bits (S_IFREG | 0600 for ours) */
+    uint32_t refused; /* shmring_refusal bits: why an open with the given trust refuses it; 0 if not */
+    char owner_sid[SHMRING_SID_MAX]; /* Windows: the owner; POSIX: "" */
+    char other_sid[SHMRING_SID_MAX]; /* Windows: a SID besides the owner's the DACL grants access to, or "" */
+} shmring_owner;
+
+/* Describe the segment `name` (what an open with `trust` would say of it,
+ * in out->refused) without mapping it: for messages and `shmring ls`. It
+ * looks at the name again, so a racing change can make it disagree with
+ * the open that failed. POSIX: ENOENT if there is no such name; on Linux a
+ * symbolic link or an object this user may not open is described too (by
+ * lstat of /dev/shm/NAME, where glibc and musl keep them). */
+int shmring_segment_owner(const char *name, const shmring_trust *trust, shmring_owner *out);
 
 /* Count one more copy of this handle's end, held by this process until
  * shmring_import() in the receiving process takes it over. */
 int shmring_export(shmring_ring *r, shmring_origin *origin);
 
-/* Open the end a copy was exported from, taking over that copy. */
+/* Open the end a copy was exported from, taking over that copy. The
+ * segment is checked as shmring_open checks it (by name, again). */
 int shmring_import(const char *name, int role, int kind, const shmring_origin *origin,
                    shmring_ring **out);
+int shmring_import_trusting(const char *name, int role, int kind, const shmring_origin *origin,
+                            const shmring_trust *trust, shmring_ring **out);
 
 /* In a child after fork(): the handle was copied with the process; make the
  * copy this process's own (the parent must have exported it before forking). */
@@ -150,7 +236,11 @@ typedef struct shmring_info {
     uint64_t recovered_reads;  /* MPMC: dead receivers' claims freed (messages lost) */
 } shmring_info;
 
-/* Validate the segment `name` and describe it. */
+/* Validate the segment `name` and describe it. A foreign segment is
+ * described too (shmring_segment_owner says whose it is): inspect reads a
+ * private copy of its header (POSIX: pread) and never writes to it, so a
+ * hostile owner can neither crash it (by shrinking the object under a
+ * mapping) nor change what it checked. Not a regular object: EFOREIGN. */
 int shmring_inspect(const char *name, shmring_info *out);
 
 /* Batches: `data` holds n messages back to back (`size` bytes in all),

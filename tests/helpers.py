@@ -22,7 +22,7 @@ import shmring
 from tests.platform_support import SIGKILL, WINDOWS, yield_cpu
 
 if WINDOWS:
-    from tests.platform_support import section_access, section_exists
+    from tests.platform_support import ForgedSection, section_access, section_exists
 
 SHM_DIR = "/dev/shm"  # POSIX; on Windows segments are named sections (tests/platform_support.py)
 MAGIC = 0x31474E49524D4853  # "SHMRING1"
@@ -137,7 +137,7 @@ def poke(address: str, offset: int, value: int, fmt: str = "<Q") -> None:
         struct.pack_into(fmt, m, offset, value)
 
 
-_FORGED: dict[str, mmap.mmap] = {}  # Windows: a section lives while a handle does
+_FORGED: dict = {}  # Windows: a section lives while a handle does
 
 
 def write_segment(name: str, content: bytes) -> None:
@@ -145,15 +145,45 @@ def write_segment(name: str, content: bytes) -> None:
     if WINDOWS:
         if not content:
             pytest.skip("not on Windows: a section cannot be empty")
-        forged = mmap.mmap(-1, len(content), tagname="Local\\shmring-" + name)
-        forged[:] = content
-        _FORGED[name] = forged
+        _FORGED[name] = ForgedSection(name, content)  # owned by this user, as shmring's are
         return
     fd = os.open(os.path.join(SHM_DIR, name), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.write(fd, content)
     finally:
         os.close(fd)
+
+
+NOBODY = 65534  # uid and gid of "nobody" / "nogroup" on Linux
+
+
+def as_user(uid: int, gid: int, fn, *args) -> str:
+    """Run fn(*args) in a forked child that has become user `uid`, group `gid`
+    (only root can: tests skip otherwise); repr of its result, or "Type: message".
+
+    The parent reads the child's pipe to its end, then reaps it: no sleeping."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+            result = repr(fn(*args))
+        except BaseException as e:
+            result = f"{type(e).__name__}: {e}"
+        try:
+            os.write(w, result.encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    chunks = []
+    while chunk := os.read(r, 1 << 16):
+        chunks.append(chunk)
+    os.close(r)
+    os.waitpid(pid, 0)
+    return b"".join(chunks).decode()
 
 
 def wait_until_parked(address: str, waiters_offset: int, timeout: float = 10.0) -> None:

@@ -81,6 +81,65 @@ if WINDOWS:
             _kernel32.CloseHandle(handle)
         return bool(handle)
 
+    # A section made without shmring, but with the security descriptor shmring gives its own
+    # (owner and sole grantee: this user), so that shmring's check of whose a section is
+    # (segment_win32.c) passes and what follows tests the content. Without one, a section's
+    # owner and DACL are the token's defaults (under wine: no owner, access for everyone).
+    # this user's SID, SECURITY_ATTRIBUTES and advapi32 with its argtypes: as the fifo:// pipes make them
+    from shmring.transports._winpipe import _advapi32, _SecurityAttributes, _user_sid
+
+    _kernel32.LocalFree.argtypes = [ctypes.c_void_p]
+    _kernel32.CreateFileMappingW.restype = wintypes.HANDLE
+    _kernel32.CreateFileMappingW.argtypes = [wintypes.HANDLE, ctypes.c_void_p, wintypes.DWORD, wintypes.DWORD,
+                                             wintypes.DWORD, wintypes.LPCWSTR]
+    _PAGE_READWRITE = 0x04
+
+    class ForgedSection:
+        """Section "Local\\shmring-NAME" holding `content`, alive until close()."""
+
+        def __init__(self, name: str, content: bytes, extra_aces: str = "") -> None:
+            with _own_security(extra_aces) as attributes:
+                self.handle = _kernel32.CreateFileMappingW(wintypes.HANDLE(-1), ctypes.byref(attributes),
+                                                           _PAGE_READWRITE, 0, len(content), _section_name(name))
+                error = ctypes.get_last_error()
+            if not self.handle:
+                raise ctypes.WinError(error)
+            section_access(name, 0, content, 0)
+
+        def close(self) -> None:
+            _kernel32.CloseHandle(self.handle)
+
+    _kernel32.CreateSemaphoreW.restype = wintypes.HANDLE
+    _kernel32.CreateSemaphoreW.argtypes = [ctypes.c_void_p, wintypes.LONG, wintypes.LONG, wintypes.LPCWSTR]
+
+    class ForgedSemaphore:
+        """Semaphore "Local\\shmring-NAME" (NAME ending in .data or .space), alive until close()."""
+
+        def __init__(self, name: str, extra_aces: str = "") -> None:
+            with _own_security(extra_aces) as attributes:
+                self.handle = _kernel32.CreateSemaphoreW(ctypes.byref(attributes), 0, 1, _section_name(name))
+                error = ctypes.get_last_error()
+            if not self.handle:
+                raise ctypes.WinError(error)
+
+        def close(self) -> None:
+            _kernel32.CloseHandle(self.handle)
+
+    import contextlib
+
+    @contextlib.contextmanager
+    def _own_security(extra_aces: str):
+        """SECURITY_ATTRIBUTES: owner this user, a protected DACL for this user plus `extra_aces` (SDDL)."""
+        sid = _user_sid()
+        sd = ctypes.c_void_p()
+        if not _advapi32.ConvertStringSecurityDescriptorToSecurityDescriptorW(
+                f"O:{sid}D:P(A;;GA;;;{sid}){extra_aces}", 1, ctypes.byref(sd), None):
+            raise ctypes.WinError(ctypes.get_last_error())
+        try:
+            yield _SecurityAttributes(ctypes.sizeof(_SecurityAttributes), sd, False)
+        finally:
+            _kernel32.LocalFree(sd)
+
     def section_access(name: str, offset: int, data: bytes | None, size: int) -> bytes:
         """Read `size` bytes at `offset` of the section, or write `data` there."""
         handle = _kernel32.OpenFileMappingW(_FILE_MAP_ALL_ACCESS, False, _section_name(name))

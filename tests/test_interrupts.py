@@ -28,7 +28,20 @@ from tests.platform_support import WINDOWS
 
 WAIT = 30.0
 COUNT = 20_000
-SHAPES = {"spsc": {"capacity": 1 << 14}, "mpmc": {"mode": "mpmc", "slots": 16, "slot_size": 256}}
+SHAPES = {
+    "spsc": ("shm", {"capacity": 1 << 14}),
+    "mpmc": ("shm", {"mode": "mpmc", "slots": 16, "slot_size": 256}),
+    "pipe": ("pipe", {}),
+    "socket": ("socket", {}),
+}
+STREAMS_ON_WINDOWS = "Windows: the overlapped pipe and socket reads can still lose a read to a handler (not yet as safe as POSIX)"
+
+
+def _pair(shape):
+    kind, options = SHAPES[shape]
+    if WINDOWS and kind != "shm":
+        pytest.skip(STREAMS_ON_WINDOWS)
+    return shmring.pair(kind, **options)
 # Fewer, and the storm proved little. Windows: an interrupt from another thread
 # lands only when that thread holds the GIL, far less often than a timer signal.
 ENOUGH_INTERRUPTS = 5 if WINDOWS else 50
@@ -36,7 +49,8 @@ ENOUGH_INTERRUPTS = 5 if WINDOWS else 50
 # SHMRING_STORM_US=30 for a denser storm (a longer run: handlers also land inside the recovery)
 STORM_S = float(os.environ.get("SHMRING_STORM_US", "200")) / 1e6
 
-pytestmark = pytest.mark.timeout(120)
+# The storm's timer raises SIGALRM, which pytest-timeout's signal method uses too: a thread watches instead.
+pytestmark = pytest.mark.timeout(120, method="thread")
 
 
 class Interrupted(Exception):
@@ -129,7 +143,7 @@ def _ways_to_receive(rx):
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("how", ["recv", "recv_into", "recv_many", "iteration"])
 def test_a_receiver_under_a_signal_storm_gets_every_message_once_in_order(shape, how):
-    tx, rx = shmring.pair(**SHAPES[shape])
+    tx, rx = _pair(shape)
     child = _start(children.send_numbered, tx, COUNT)
     tx.close()
     with rx:
@@ -150,7 +164,7 @@ def _first_break(numbers) -> str:
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("how", ["send", "send_many"])
 def test_a_sender_under_a_signal_storm_knows_what_it_sent(shape, how):
-    tx, rx = shmring.pair(**SHAPES[shape])
+    tx, rx = _pair(shape)
     results = mp.get_context("spawn").SimpleQueue()
     child = _start(children.receive_numbered, rx, results)
     rx.close()

@@ -41,7 +41,12 @@ enum shmring_error {
     SHMRING_OK, SHMRING_EAGAIN, SHMRING_ETIMEDOUT, SHMRING_ECLOSED, SHMRING_EINTR,
     SHMRING_ETOOBIG, SHMRING_ENOBUFS, SHMRING_ECORRUPT, SHMRING_ENOENT, SHMRING_EEXIST,
     SHMRING_ENOTSHMRING, SHMRING_EVERSION, SHMRING_ENOTREADY, SHMRING_EINUSE,
-    SHMRING_EINVAL, SHMRING_ESYS, SHMRING_EKIND, SHMRING_ENOSPACE, SHMRING_EENDCLOSED, ...
+    SHMRING_EINVAL, SHMRING_ESYS, SHMRING_EKIND, SHMRING_ENOSPACE, SHMRING_EENDCLOSED,
+    SHMRING_EFOREIGN, ...
+};
+enum shmring_refusal {
+    SHMRING_REFUSE_NOT_REGULAR, SHMRING_REFUSE_OWNER, SHMRING_REFUSE_GROUP, SHMRING_REFUSE_OTHERS,
+    SHMRING_REFUSE_WAKE, ...
 };
 enum shmring_role_id { SHMRING_ROLE_SENDER, SHMRING_ROLE_RECEIVER, ... };
 enum shmring_kind { SHMRING_KIND_SPSC, SHMRING_KIND_MPMC, ... };
@@ -68,6 +73,32 @@ int shmring_open(const char *name, int role, int kind, shmring_ring **out);
 int shmring_export(shmring_ring *r, shmring_origin *origin);
 int shmring_import(const char *name, int role, int kind, const shmring_origin *origin,
                    shmring_ring **out);
+
+typedef struct shmring_trust {
+    int64_t uid;
+    int64_t gid;
+} shmring_trust;
+typedef struct shmring_perms {
+    uint32_t mode;
+    int64_t gid;
+} shmring_perms;
+typedef struct shmring_owner {
+    uint32_t uid;
+    uint32_t gid;
+    uint32_t mode;
+    uint32_t refused;
+    char owner_sid[...];
+    char other_sid[...];
+    ...;
+} shmring_owner;
+int shmring_spsc_create_with(const char *name, uint64_t capacity, const shmring_perms *perms);
+int shmring_mpmc_create_with(const char *name, uint64_t slots, uint64_t slot_size,
+                             const shmring_perms *perms);
+int shmring_open_trusting(const char *name, int role, int kind, const shmring_trust *trust,
+                          shmring_ring **out);
+int shmring_import_trusting(const char *name, int role, int kind, const shmring_origin *origin,
+                            const shmring_trust *trust, shmring_ring **out);
+int shmring_segment_owner(const char *name, const shmring_trust *trust, shmring_owner *out);
 int shmring_adopt_after_fork(shmring_ring *r, const shmring_origin *origin);
 int shmring_close(shmring_ring *r);
 void shmring_free(shmring_ring *r);

@@ -81,6 +81,17 @@ class InUse(ChannelError):
     """That end of the channel is already held by a live process."""
 
 
+class ForeignSegment(ChannelError, PermissionError):
+    """The shared-memory segment of that name is not one this user may trust:
+    another user owns it, other users may write to it, or it is not a
+    segment at all (a symbolic link, a FIFO). Nothing was mapped or written.
+
+    The message says who owns it, its mode, and what to do. Sharing a ring
+    between users is explicit on both sides: ``permissions=`` at create,
+    ``trust_owner=`` / ``trust_group=`` at open.
+    """
+
+
 class ConcurrentUse(ChannelError, RuntimeError):
     """A call on an endpoint began while another call on it was still running:
     from another thread, or from a signal handler that interrupted it.
@@ -99,33 +110,6 @@ def concurrent_use(what: str, address: str) -> ConcurrentUse:
         "thread, or in a signal handler that interrupted it): an endpoint serves one call at a time; give "
         "each thread its own endpoint (an mpmc ring takes many), or share one behind a lock"
     )
-
-
-class OneCallAtATime:
-    """The thread rule for endpoints written in Python: ``with guard.call("recv"):``.
-
-    __enter__ tests and sets the flag with no call in between, so under the
-    GIL no other thread can get in between; a second call raises
-    ConcurrentUse and changes nothing."""
-
-    __slots__ = ("_busy", "_address", "_what")
-
-    def __init__(self, address: str) -> None:
-        self._busy = False
-        self._address = address
-        self._what = ""
-
-    def call(self, what: str) -> "OneCallAtATime":
-        self._what = what
-        return self
-
-    def __enter__(self) -> None:
-        if self._busy:
-            raise concurrent_use(self._what, self._address)
-        self._busy = True
-
-    def __exit__(self, *exc: object) -> None:
-        self._busy = False
 
 
 def note_sent(error: BaseException, sent: int) -> None:

@@ -49,9 +49,14 @@ def _ls(args) -> int:
         ends = [f"{s[e]['state']}/{s[e]['live_holders']}" for e in ("sender", "receiver")]
         creator = f"{s['creator_pid']} ({'alive' if s['creator_alive'] else 'dead'})"
         stale = "  STALE" if s["stale"] else ""
+        owner = s["owner"] or {}
+        foreign = (f"  FOREIGN (user {owner.get('user', '?')}, group {owner.get('group', '?')}, "
+                   f"mode {owner.get('permissions', '?')})" if s["foreign"] else "")
         print(f"{s['name']:32} {s['kind']:5} {s['capacity']:>10} {s['used_bytes']:>10} "
-              f"{ends[0]:>12} {ends[1]:>12}  {creator}{stale}")
+              f"{ends[0]:>12} {ends[1]:>12}  {creator}{stale}{foreign}")
     print("ends: state/live holders; STALE: no live process can use it (remove with: rm --stale)")
+    if any(s["foreign"] for s in segments):
+        print("FOREIGN: another user's, or open to other users: open() refuses it (shmring info NAME says why)")
     return 0
 
 
@@ -60,7 +65,8 @@ def _rm(args) -> int:
 
     names = list(args.names)
     if args.stale:
-        names += [s["name"] for s in shm.list_segments() if s["stale"]]
+        # Not foreign ones: their headers, which say who is alive, are another user's to write.
+        names += [s["name"] for s in shm.list_segments() if s["stale"] and not s["foreign"]]
     if not names:
         print("nothing to remove (name segments, or pass --stale)", file=sys.stderr)
         return 1

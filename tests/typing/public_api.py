@@ -64,6 +64,9 @@ def named_channels(direction: str) -> None:
     assert_type(w, Sender)
     r = shmring.open("shm://orders", "r")
     assert_type(r, Receiver)
+    # Sharing between users: permissions (and group) at create, trust at open.
+    assert_type(shmring.open("shm://shared", "w", create=True, permissions=0o660, group="staff"), Sender)
+    assert_type(shmring.open("shm://shared", "r", trust_owner="alice", trust_group=20), Receiver)
     assert_type(shmring.open("tcp://127.0.0.1:5000", "r", create=True), Receiver)
     # A direction known only at run time gives either end.
     assert_type(shmring.open("unix:///tmp/orders", direction), Sender | Receiver)
@@ -91,13 +94,15 @@ def errors() -> None:
         shmring.AlreadyExists("a"),
         shmring.IncompatibleVersion("v"),
         shmring.InUse("u"),
+        shmring.ForeignSegment("f"),
     ]
     timeout: TimeoutError = shmring.Timeout("t")
     too_large: ValueError = shmring.MessageTooLarge("m")
     too_small: ValueError = shmring.BufferTooSmall("b", 10)
     missing: FileNotFoundError = shmring.NotFound("n")
     exists: FileExistsError = shmring.AlreadyExists("a")
-    del errors, timeout, too_large, too_small, missing, exists
+    foreign: PermissionError = shmring.ForeignSegment("f")
+    del errors, timeout, too_large, too_small, missing, exists, foreign
 
 
 def version() -> None:

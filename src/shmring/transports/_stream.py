@@ -30,9 +30,21 @@ from __future__ import annotations
 
 import os
 import weakref
+from itertools import starmap
 
 from .._buffers import message_view, writable_view
-from ..channel import ChannelError, MessageTooLarge, OneCallAtATime, Receiver, Sender, Timeout, check_timeout
+from ..channel import (
+    BufferTooSmall,
+    ChannelError,
+    Closed,
+    MessageTooLarge,
+    Receiver,
+    Sender,
+    Timeout,
+    check_count,
+    check_timeout,
+    concurrent_use,
+)
 from ..framing import FrameReader, FrameWriter
 from . import _open_ends
 
@@ -95,7 +107,9 @@ class _StreamEndpoint:
                owned_path=None, peer_seen: bool = True):
         self.address = address
         self.max_message_size = max_message_size
-        self._guard = OneCallAtATime(address)  # two threads in one framer would interleave frames
+        self._held: list = []  # receivers: messages an interrupted recv_many took, delivered first
+        self._sent_total = 0  # senders: frames committed, counted with no call (send_many's sent)
+        self._busy = False  # a call is running: one at a time (README: Reliability), tested and set with no call between
         self._rendezvous = rendezvous  # meets the peer and gives the descriptor, while fd is None
         self._owned_path = owned_path  # the FIFO or socket file this endpoint made, removed at close
         self._peer_seen = peer_seen
@@ -166,6 +180,18 @@ class _StreamEndpoint:
         return (_rebuild, (type(self), self.address, self.max_message_size, self._handles.dup(self._fd), peer_seen))
 
 
+_NO_ARGUMENTS = ((),)  # starmap(f, _NO_ARGUMENTS): f() once, called from C
+
+
+def _note(error: BaseException, sent: int) -> None:
+    """``error.sent = sent``, where a handler raising as this is called (its
+    exception then has no ``sent``, read as 0) tells no lie: sent is 0."""
+    try:
+        error.sent = sent  # type: ignore[attr-defined]
+    except AttributeError:  # an exception type that takes no new attributes
+        pass
+
+
 def _rebuild(cls, address, max_message_size, dup_fd, peer_seen):
     """Unpickle an endpoint around its duplicated descriptor (copies own no path)."""
     ep = cls.__new__(cls)
@@ -183,22 +209,65 @@ class StreamSender(_StreamEndpoint, Sender):
         return self._handles.writer(fd, self.address)
 
     def send(self, data, *, timeout=None) -> None:
-        with self._guard.call("send"):
-            self._send(data, timeout)
+        """Send one message. An exception leaving send carries ``sent``: 1 if
+        the frame began (it goes out whole: the rest before the next frame,
+        or at close), 0 if none of it went."""
+        if self._busy:
+            raise concurrent_use("send", self.address)
+        self._busy = True
+        try:
+            try:
+                if timeout is not None:
+                    check_timeout(timeout)
+                payload = data if type(data) is bytes else message_view(data)
+                if len(payload) > self.max_message_size:
+                    raise MessageTooLarge(
+                        f"a message of {len(payload)} bytes exceeds max_message_size {self.max_message_size} of "
+                        f"{self.address}; pass a larger max_message_size to both ends"
+                    )
+                writer = self._framer
+                if writer is None:
+                    writer = self._framer_for("send", timeout)
+            except BaseException as e:
+                _note(e, 0)
+                raise
+            writer.committed = writer.current = 0
+            try:
+                writer.send(payload, timeout)
+            except BaseException as e:
+                landed = writer._landed  # a write not settled yet: no call before sent is known
+                if landed and landed[0] and writer.current and not writer._writing_tail:
+                    writer.committed = 1
+                self._sent_total += writer.committed
+                try:  # set with no call: a second handler would run at a call and replace e
+                    e.sent = writer.committed  # type: ignore[attr-defined]
+                except AttributeError:
+                    pass
+                try:
+                    writer.interrupted()  # keep the rest of a begun frame (the next send does it too if cut short)
+                except BaseException as again:  # a second handler raised here: its exception says the same
+                    try:
+                        again.sent = writer.committed  # type: ignore[attr-defined]
+                    except AttributeError:
+                        pass
+                    raise
+                raise
+            self._sent_total += 1
+        finally:
+            self._busy = False
 
-    def _send(self, data, timeout) -> None:
-        if timeout is not None:
-            check_timeout(timeout)
-        payload = data if type(data) is bytes else message_view(data)
-        if len(payload) > self.max_message_size:
-            raise MessageTooLarge(
-                f"a message of {len(payload)} bytes exceeds max_message_size {self.max_message_size} of "
-                f"{self.address}; pass a larger max_message_size to both ends"
-            )
-        writer = self._framer
-        if writer is None:
-            writer = self._framer_for("send", timeout)
-        writer.send(payload, timeout)
+    def send_many(self, messages, *, timeout=None) -> None:
+        """Send every message, in order, each whole. An exception leaving it
+        carries ``sent``: how many went (a begun frame counts: it goes out whole)."""
+        start = self._sent_total
+        try:
+            super().send_many(messages, timeout=timeout)
+        except BaseException as e:
+            try:
+                e.sent = self._sent_total - start  # type: ignore[attr-defined]  (counted by send, no call here)
+            except AttributeError:
+                pass
+            raise
 
     def _before_close(self) -> None:
         if self._framer is not None and self._framer.pending:
@@ -227,25 +296,127 @@ class StreamReceiver(_StreamEndpoint, Receiver):
         return self._handles.reader(fd, self.address, self.max_message_size, peer_seen=self._peer_seen)
 
     def recv(self, *, timeout=None) -> bytes:
-        with self._guard.call("recv"):
+        if self._busy:
+            raise concurrent_use("recv", self.address)
+        self._busy = True
+        try:
+            held = self._held
+            if held:
+                message = held[0]  # taken by an interrupted call: it comes first
+                del held[0]
+                return message
             if timeout is not None:
                 check_timeout(timeout)
             reader = self._framer
             if reader is None:
                 reader = self._framer_for("recv", timeout)
-            return reader.recv(timeout)
+            message = reader.recv(timeout)
+            reader._start, reader._large, reader._direct = reader.after  # consumed only now (FrameReader)
+            return message
+        finally:
+            self._busy = False
 
     def recv_into(self, buffer, *, timeout=None) -> int:
-        with self._guard.call("recv_into"):
+        if self._busy:
+            raise concurrent_use("recv_into", self.address)
+        self._busy = True
+        try:
             if timeout is not None:
                 check_timeout(timeout)
             target = writable_view(buffer)
+            if self._held:
+                return self._held_into(target)
             reader = self._framer
             if reader is None:
                 reader = self._framer_for("recv_into", timeout)
-            return reader.recv_into(target, timeout)
+            try:
+                n = reader.recv_into(target, timeout)
+            except BaseException:
+                reader.keep_direct()  # a big frame read straight into target stays next in line
+                raise
+            reader._start, reader._large, reader._direct = reader.after
+            return n
+        finally:
+            self._busy = False
+
+    def _held_into(self, target) -> int:
+        message = self._held[0]
+        if len(message) > len(target):
+            raise BufferTooSmall(
+                f"recv_into() got a buffer of {len(target)} bytes for a message of {len(message)}; "
+                "it stays queued: call again with a larger buffer",
+                len(message),
+            )
+        target[:len(message)] = message
+        del self._held[0]
+        return len(message)
+
+    def recv_many(self, max_n: int, *, timeout=None) -> list:
+        """Wait for one message, then take up to ``max_n`` in all of those
+        that arrive without waiting."""
+        check_count(max_n)
+        if self._deferred_error is not None:
+            error, self._deferred_error = self._deferred_error, None
+            raise error
+        if self._busy:
+            raise concurrent_use("recv_many", self.address)
+        self._busy = True
+        batch: list = []
+        try:
+            held = self._held
+            if held:
+                message = held[0]
+                del held[0]
+                return [message]
+            if timeout is not None:
+                check_timeout(timeout)
+            reader = self._framer
+            if reader is None:
+                reader = self._framer_for("recv_many", timeout)
+            wait = timeout
+            while len(batch) < max_n:
+                try:
+                    message = reader.recv(wait)
+                except (Timeout, Closed):
+                    if not batch:
+                        raise
+                    break
+                except ChannelError as e:  # the messages before it are delivered first
+                    if not batch:
+                        raise
+                    self._deferred_error = e
+                    break
+                reader._start, reader._large, reader._direct = reader.after
+                batch.append(message)
+                wait = 0
+            return batch
+        except BaseException:
+            self._held[0:0] = batch  # taken but not returned: they come first next time (no call)
+            raise
+        finally:
+            self._busy = False
+
+    def __iter__(self):
+        """Each message until Closed; recv's message goes into ``_held``
+        inside one C call (list.extend), so no signal handler can run
+        between the recv and the yield."""
+        held = self._held
+        while True:
+            if not held:
+                try:
+                    held.extend(starmap(self.recv, _NO_ARGUMENTS))
+                except Closed:
+                    return
+            message = held[0]
+            del held[0]
+            yield message
 
     def _check_picklable(self) -> None:
+        if self._held:
+            raise ChannelError(
+                f"{self.address} holds {len(self._held)} message(s) that an interrupted call took; "
+                "receive them before pickling it"
+            )
         if self._framer.buffered:
             raise ChannelError(
                 f"{self.address} has {self._framer.buffered} bytes read ahead that a copy would not see; "

@@ -326,6 +326,11 @@ class PipeFrameWriter:
         self._handle = handle
         self._address = address
         self._in_flight: list[_winapi.Overlapped] = []  # overlapped writes the pipe has taken but not completed, oldest first
+        # what _stream.StreamSender reads after an exception (see framing.FrameWriter)
+        self._landed: tuple = ()
+        self._writing_tail = False
+        self.committed = 0  # 1 once the pipe took the current send's frame (or its header)
+        self.current = False
 
     @property
     def pending(self) -> bool:
@@ -341,12 +346,17 @@ class PipeFrameWriter:
             self._write(header + payload)
         else:
             self._write_parts(header, payload)  # no copy of a big payload
+        self.committed = 1
+
+    def interrupted(self) -> int:
+        """framing.FrameWriter.interrupted: whether the pipe took the frame (a write never waits)."""
+        return self.committed
 
     def _write_parts(self, header: bytes, payload) -> None:
         written = 0
         try:
             self._write(header)
-            written = 1
+            written = self.committed = 1
             self._write(payload)
         except BaseException:
             if written == 1:  # e.g. Ctrl-C between the two: the frame began, so it is finished
@@ -405,7 +415,14 @@ class PipeFrameReader(FrameReader):
     def buffered(self) -> int:
         return super().buffered + len(self._stash)
 
-    def _read(self, into: memoryview, deadline, mid_frame: bool) -> int:
+    def _read(self, into: memoryview, deadline, mid_frame: bool, landing: int) -> None:
+        """framing.FrameReader._read with overlapped reads (a handler raising
+        as ReadFile's result returns can lose that read: not yet as safe as POSIX)."""
+        self._landing = landing
+        self._landed.append(self._read_count(into, deadline, mid_frame))
+        self._settle()
+
+    def _read_count(self, into: memoryview, deadline, mid_frame: bool) -> int:
         """Read at least one byte into ``into``, waiting as ``deadline`` allows."""
         if self._stash:
             n = min(len(into), len(self._stash))

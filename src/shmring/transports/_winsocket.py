@@ -27,8 +27,7 @@ import socket as _socket
 import weakref
 from multiprocessing import context, resource_sharer
 
-from ..channel import Deadline
-from ..framing import HEADER, HEADER_SIZE, FrameReader, FrameWriter
+from ..framing import FrameReader, FrameWriter
 
 SLICE = 0.05  # the longest single wait, so that Ctrl-C is seen promptly
 JOIN_LIMIT = 64 * 1024
@@ -73,18 +72,7 @@ class SocketFrameWriter(FrameWriter):
         except BlockingIOError:
             return 0
 
-    def send(self, payload, timeout) -> None:
-        header = HEADER.pack(len(payload))
-        if self._pending is None:
-            try:
-                written = self._send_some((header, payload))
-            except _PEER_GONE:
-                raise self._closed_error() from None
-            if written == HEADER_SIZE + len(payload):
-                return
-        else:
-            written = 0
-        self._send_slowly([header, payload], written, Deadline(timeout))
+    _write_once = FrameWriter._write_once_by_return
 
     def _wait(self, deadline) -> bool:
         return _select_in_slices(self._sock, deadline, writing=True)
@@ -95,6 +83,8 @@ class SocketFrameReader(FrameReader):
 
     def _init_waiting(self, handle: int) -> None:
         self._sock = _wrap(self, handle)
+
+    _land = FrameReader._land_by_return
 
     def _read_some(self, into: memoryview) -> int:
         """framing.FrameReader._read_some with a socket receive."""

@@ -53,6 +53,7 @@ from ..channel import (
     Closed,
     ConcurrentUse,
     Corrupt,
+    ForeignSegment,
     IncompatibleVersion,
     InUse,
     MessageTooLarge,
@@ -137,9 +138,11 @@ def _call_in_slices(call, timeout):
             return rc
 
 
-def _error(rc: int, address: str, what: str = "") -> Exception:
-    """The exception for a C error code."""
+def _error(rc: int, address: str, what: str = "", trust=None) -> Exception:
+    """The exception for a C error code (``trust``: what the failed open trusted)."""
     name = address.removeprefix("shm://")
+    if rc == lib.SHMRING_EFOREIGN:
+        return _foreign(name, trust)
     if rc in (lib.SHMRING_ETIMEDOUT, _EAGAIN):
         return Timeout(f"{what}() on {address} timed out")
     if rc == lib.SHMRING_ECLOSED:
@@ -290,7 +293,7 @@ class _ShmEndpoint:
         self._check_open("pickle")
         o = self._export()
         return (_rebuild, (self._role, self._name, o.pid, o.holder, o.start_time, self._spin_us,
-                           self._claim_timeout))
+                           self._claim_timeout, getattr(self, "_trust", None)))
 
     def _raise(self, rc: int, what: str):
         self._check_open(what)
@@ -803,14 +806,217 @@ def _endpoint(handle, role: int, name: str, spin_us: float, claim_timeout: float
     return ep
 
 
-def _rebuild(role, name, pid, holder, start_time, spin_us, claim_timeout):
-    """Unpickle an endpoint: map the ring and take over the exported copy."""
+def _rebuild(role, name, pid, holder, start_time, spin_us, claim_timeout, trust=None):
+    """Unpickle an endpoint: map the ring and take over the exported copy,
+    trusting the owners the original trusted (trust: (uid, gid) or None)."""
     origin = ffi.new("shmring_origin *", {"pid": pid, "holder": holder, "start_time": start_time})
     out = ffi.new("shmring_ring **")
-    rc = lib.shmring_import(name.encode(), role, 0, origin, out)
+    c_trust = ffi.NULL if trust is None else ffi.new("shmring_trust *", {"uid": trust[0], "gid": trust[1]})
+    rc = lib.shmring_import_trusting(name.encode(), role, 0, origin, c_trust, out)
     if rc != 0:
         raise _error(rc, f"shm://{name}", "unpickle")
-    return _endpoint(out[0], role, name, spin_us, claim_timeout)
+    ep = _endpoint(out[0], role, name, spin_us, claim_timeout)
+    ep._trust = trust
+    return ep
+
+
+# ---- whose a segment is (issue 13: foreign segments) -----------------------------
+#
+# Anyone on a machine may create a segment under any free name, with a valid
+# header, to feed forged messages to whoever opens that name. So the C core
+# opens an end only on a segment this user owns and nobody else may use
+# (shmring_open_trusting in csrc/shmring.h); sharing with other users is
+# explicit on both sides: permissions= (and group=) at create, trust_owner= /
+# trust_group= at open. What follows turns those options into C structs and
+# a refusal into a ForeignSegment that says who owns the segment.
+
+_WINDOWS = sys.platform == "win32"
+_PRIVATE = 0o600
+_NO_SHARING_ON_WINDOWS = (
+    "sharing a ring between users is not supported on Windows yet: a Windows ring is always its "
+    "creating user's alone (a DACL naming that user's SID only)"
+)
+
+
+def _user_id(value, what: str) -> int:
+    """A uid from a user name or a uid."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise TypeError(f"{what} takes a user name or a uid (int), not {type(value).__name__}")
+    if isinstance(value, int):
+        if not 0 <= value < 2**32 - 1:
+            raise ValueError(f"{what} must be a uid from 0 to {2**32 - 2}, got {value}")
+        return value
+    import pwd
+
+    try:
+        return pwd.getpwnam(value).pw_uid
+    except KeyError:
+        raise ValueError(f"{what}={value!r}: no such user on this machine (pass a user name or a uid)") from None
+
+
+def _group_id(value, what: str) -> int:
+    """A gid from a group name or a gid."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise TypeError(f"{what} takes a group name or a gid (int), not {type(value).__name__}")
+    if isinstance(value, int):
+        if not 0 <= value < 2**32 - 1:
+            raise ValueError(f"{what} must be a gid from 0 to {2**32 - 2}, got {value}")
+        return value
+    import grp
+
+    try:
+        return grp.getgrnam(value).gr_gid
+    except KeyError:
+        raise ValueError(f"{what}={value!r}: no such group on this machine (pass a group name or a gid)") from None
+
+
+def _perms(permissions, group):
+    """The C perms of permissions= and group= (create only); NULL for the default, 0o600."""
+    if permissions is None and group is None:
+        return ffi.NULL
+    mode = _PRIVATE if permissions is None else permissions
+    if isinstance(mode, bool) or not isinstance(mode, int):
+        raise TypeError(f"permissions takes POSIX mode bits as an int (e.g. 0o660), not {type(mode).__name__}")
+    if _WINDOWS and (mode != _PRIVATE or group is not None):
+        raise ValueError(_NO_SHARING_ON_WINDOWS)
+    if not 0 <= mode <= 0o7777:
+        raise ValueError(f"permissions takes POSIX mode bits from 0 to 0o7777, got {mode!r}")
+    if mode & 0o007:
+        raise ValueError(
+            f"permissions={mode:#o} grants access to every user on this machine ('other' bits {mode & 0o007:#05o}): "
+            "anyone could then read the messages and write forged ones, so shmring never makes or opens such "
+            "a segment. Share with a group instead: permissions=0o660, group='yourgroup', and open with "
+            "trust_group='yourgroup'"
+        )
+    if mode & ~0o070 != _PRIVATE:
+        raise ValueError(
+            f"permissions must be 0o600 (the owner reads and writes) plus group bits, if any: 0o660 lets the "
+            f"group open ends, 0o640 only inspect it; got {mode:#o}"
+        )
+    gid = -1 if group is None else _group_id(group, "group")
+    if gid >= 0 and gid != os.getegid():
+        if sys.platform == "darwin":
+            raise ValueError(f"group={group!r}: on macOS a segment keeps its creator's effective group "
+                             f"(gid {os.getegid()}; a shm object takes no fchown there)")
+        if os.geteuid() != 0 and gid not in os.getgroups():
+            raise ValueError(f"group={group!r}: you are not a member of that group, so you cannot give it a segment")
+    return ffi.new("shmring_perms *", {"mode": mode, "gid": gid})
+
+
+def _trust(trust_owner, trust_group):
+    """The C trust of trust_owner= and trust_group= (open only); NULL when nobody else is trusted."""
+    if trust_owner is None and trust_group is None:
+        return ffi.NULL
+    if _WINDOWS:
+        raise ValueError(_NO_SHARING_ON_WINDOWS)
+    uid = -1 if trust_owner is None else _user_id(trust_owner, "trust_owner")
+    gid = -1 if trust_group is None else _group_id(trust_group, "trust_group")
+    return ffi.new("shmring_trust *", {"uid": uid, "gid": gid})
+
+
+def _owner(name: str, trust=None):
+    """What shmring_segment_owner says of `name` (None if it cannot say: gone, say)."""
+    owner = ffi.new("shmring_owner *")
+    rc = lib.shmring_segment_owner(name.encode(), ffi.NULL if trust is None else trust, owner)
+    return owner if rc == 0 else None
+
+
+def _user_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"#{uid}"
+
+
+def _group_name(gid: int) -> str:
+    import grp
+
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return f"#{gid}"
+
+
+_FILE_TYPES = {0o120000: "symbolic link", 0o010000: "FIFO", 0o040000: "directory", 0o140000: "socket",
+               0o020000: "character device", 0o060000: "block device"}
+
+
+def _owner_fields(owner) -> dict:
+    """Who owns a segment, as inspect() reports it."""
+    if _WINDOWS:
+        return {"sid": ffi.string(owner.owner_sid).decode()}
+    return {"uid": owner.uid, "user": _user_name(owner.uid), "gid": owner.gid, "group": _group_name(owner.gid),
+            "permissions": f"{owner.mode & 0o7777:#o}"}
+
+
+def _refusals(owner) -> list[str]:
+    """Why an open refuses a segment, one clause each, from its shmring_owner."""
+    why, reasons = owner.refused, []
+    if _WINDOWS:
+        if why & lib.SHMRING_REFUSE_OWNER:
+            reasons.append(f"it is owned by {ffi.string(owner.owner_sid).decode() or 'an unknown SID'}, not by you")
+        if why & lib.SHMRING_REFUSE_OTHERS:
+            other = ffi.string(owner.other_sid).decode()
+            reasons.append(f"its DACL grants access to {other or 'a SID'} besides you, SYSTEM and Administrators")
+        if why & lib.SHMRING_REFUSE_WAKE:
+            reasons.append("one of its named semaphores (.data, .space) is another user's or open to others")
+        return reasons
+    user, group = f"{_user_name(owner.uid)} (uid {owner.uid})", f"{_group_name(owner.gid)} (gid {owner.gid})"
+    if why & lib.SHMRING_REFUSE_NOT_REGULAR:
+        kind = _FILE_TYPES.get(owner.mode & 0o170000, "special file")
+        reasons.append(f"it is a {kind}, not a shared-memory segment")
+    if why & lib.SHMRING_REFUSE_OWNER:
+        me = os.geteuid()
+        reasons.append(f"it belongs to user {user}, not to you ({_user_name(me)}, uid {me})")
+    if why & lib.SHMRING_REFUSE_GROUP:
+        reasons.append(f"its mode lets group {group} use it")
+    if why & lib.SHMRING_REFUSE_OTHERS:
+        reasons.append("its mode lets every user on this machine use it")
+    return reasons
+
+
+def _foreign(name: str, trust=None) -> ForeignSegment:
+    """The ForeignSegment for `name`: who owns it, its mode, why it is refused, what to do."""
+    address = f"shm://{name}"
+    owner = _owner(name, trust)
+    reasons = _refusals(owner) if owner is not None else []
+    if not reasons:  # it changed since the open looked at it, or it cannot be described
+        return ForeignSegment(
+            f"{address} is not a shared-memory segment this user can trust (another user's, or open to other "
+            f"users); shmring opened nothing. If you did not make it, remove it and create the ring again"
+        )
+    if _WINDOWS:
+        return ForeignSegment(
+            f"{address} is not yours to trust: {'; '.join(reasons)}. shmring opened nothing. If no process of "
+            f"yours made it, another may be squatting the name to feed you forged messages: use another name "
+            f"(a Windows ring goes away when no process holds it). Sharing rings between users is not supported "
+            "on Windows yet"
+        )
+    mode = owner.mode
+    described = (f"owner {_user_name(owner.uid)} (uid {owner.uid}), group {_group_name(owner.gid)} "
+                 f"(gid {owner.gid}), mode {mode & 0o7777:#o}")
+    if sys.platform.startswith("linux"):
+        import stat
+
+        described += f" ({stat.filemode(mode)}; ls -l {SHM_DIR}/{name})"
+    never = owner.refused & (lib.SHMRING_REFUSE_NOT_REGULAR | lib.SHMRING_REFUSE_OTHERS)
+    if never:
+        opt_in = "shmring never opens that, whatever you trust."
+    else:
+        options = []
+        if owner.refused & lib.SHMRING_REFUSE_GROUP:
+            options.append(f"trust_group={_group_name(owner.gid)!r}")
+        elif owner.refused & lib.SHMRING_REFUSE_OWNER:
+            options.append(f"trust_owner={_user_name(owner.uid)!r}")
+        opt_in = f"If it is shared with you on purpose, say so: open it with {' and '.join(options)}."
+    return ForeignSegment(
+        f"{address} is not yours to trust: {'; '.join(reasons)} [{described}]. shmring mapped nothing. "
+        f"{opt_in} If you did not expect it, someone may be squatting the name to feed you forged messages: "
+        f"remove it (shmring.unlink({address!r}), as its owner or root) and create the ring again, under a "
+        "name others cannot guess"
+    )
 
 
 # ---- making and opening rings ---------------------------------------------------
@@ -872,10 +1078,11 @@ class _Shape:
                 raise TypeError("capacity is for mode='spsc'; an mpmc ring takes slots and slot_size")
             self.slots, self.slot_size = slots, slot_size
 
-    def create(self, name: str) -> None:
+    def create(self, name: str, perms=ffi.NULL) -> None:
+        """Make the segment; ``perms`` (from _perms()): who else may use it, NULL for nobody."""
         if self.kind == _SPSC:
             capacity = _check_capacity(DEFAULT_CAPACITY if self.capacity is None else self.capacity)
-            rc = lib.shmring_spsc_create(name.encode(), capacity)
+            rc = lib.shmring_spsc_create_with(name.encode(), capacity, perms)
         else:
             slots = _check_power_of_two("slots", DEFAULT_SLOTS if self.slots is None else self.slots,
                                         lib.SHMRING_MIN_SLOTS, lib.SHMRING_MAX_SLOTS)
@@ -884,8 +1091,8 @@ class _Shape:
                 raise TypeError(f"slot_size must be an int (bytes), not {type(slot_size).__name__}")
             if not 1 <= slot_size <= lib.SHMRING_MAX_SLOT_SIZE:
                 raise ValueError(f"slot_size must be from 1 to {lib.SHMRING_MAX_SLOT_SIZE} bytes, got {slot_size}")
-            rc = lib.shmring_mpmc_create(name.encode(), slots, slot_size)
-            if rc == lib.SHMRING_EINVAL:
+            rc = lib.shmring_mpmc_create_with(name.encode(), slots, slot_size, perms)
+            if rc == lib.SHMRING_EINVAL:  # perms were checked by _perms(): the size is what is wrong
                 raise ValueError(f"{slots} slots of {slot_size} bytes exceed {lib.SHMRING_MAX_MPMC_BYTES} bytes; use fewer or smaller slots")
         if rc != 0:
             raise _error(rc, f"shm://{name}", "create")
@@ -902,17 +1109,22 @@ class _Shape:
                 raise ValueError(f"shm://{name} has {shown} {info[field]}, not {value}")
 
 
-def _open_end(name: str, role: int, kind: int, spin_us: float, claim_timeout: float):
+def _open_end(name: str, role: int, kind: int, spin_us: float, claim_timeout: float, trust=ffi.NULL):
+    """Open one end; ``trust`` (from _trust()): whose segments to accept besides ours, NULL for nobody's."""
     out = ffi.new("shmring_ring **")
     give_up = monotonic() + NOT_READY_WAIT
     while True:
-        rc = lib.shmring_open(name.encode(), role, kind, out)
+        rc = lib.shmring_open_trusting(name.encode(), role, kind, trust, out)
         if rc != lib.SHMRING_ENOTREADY or monotonic() > give_up:
             break
         time.sleep(0.001)  # the creator is between sizing the segment and writing its header
     if rc != 0:
-        raise _error(rc, f"shm://{name}", "open")
-    return _endpoint(out[0], role, name, spin_us, claim_timeout)
+        raise _error(rc, f"shm://{name}", "open", None if trust == ffi.NULL else trust)
+    ep = _endpoint(out[0], role, name, spin_us, claim_timeout)
+    # What this end was opened trusting, (uid, gid) or None: a pickle of it will need the
+    # same trust to open the ring again (shmring_import_trusting).
+    ep._trust = None if trust == ffi.NULL else (trust.uid, trust.gid)
+    return ep
 
 
 def pair(*, mode: str = "spsc", capacity: int | None = None, slots: int | None = None,
@@ -939,19 +1151,57 @@ def pair(*, mode: str = "spsc", capacity: int | None = None, slots: int | None =
 
 def open(name: str, direction: str, *, create: bool = False, mode: str = "spsc",
          capacity: int | None = None, slots: int | None = None, slot_size: int | None = None,
-         spin_us: float = DEFAULT_SPIN_US, claim_timeout: float = DEFAULT_CLAIM_TIMEOUT) -> ShmSender | ShmReceiver:
-    """Open one end of the named ring ``name`` ("w": Sender, "r": Receiver)."""
+         spin_us: float = DEFAULT_SPIN_US, claim_timeout: float = DEFAULT_CLAIM_TIMEOUT,
+         permissions: int | None = None, group: int | str | None = None,
+         trust_owner: int | str | None = None, trust_group: int | str | None = None) -> ShmSender | ShmReceiver:
+    """Open one end of the named ring ``name`` ("w": Sender, "r": Receiver).
+
+    Whose segment: an end opens only a segment that this user owns and that
+    grants nobody else access (mode 0600); another user's segment, one that
+    other users may use, or a symbolic link or FIFO in its place raises
+    ForeignSegment (also a PermissionError) and maps nothing. Sharing a ring
+    between users is explicit on both sides:
+
+    - at create: ``permissions`` (POSIX mode bits, default 0o600) may add
+      group bits, 0o660 (the group may open ends) or 0o640 (it may inspect);
+      "other" bits are a ValueError. ``group`` (a group name or gid, one of
+      yours) is the segment's group; default: your effective group.
+    - at open: ``trust_owner`` (a user name or uid) also accepts segments
+      that user owns and that grant no group access; ``trust_group`` (a
+      group name or gid) also accepts segments of that group whose mode
+      grants it access, whoever in it made them. A segment every user may
+      use is refused whatever you trust.
+
+    Windows: a ring is its creating user's alone; these options are a
+    ValueError there (not supported yet).
+    """
     _check_name(name)
     shape = _Shape(mode, capacity, slots, slot_size)
     spin_us, claim_timeout = _check_waits(spin_us, claim_timeout)
     role = _SENDER if check_direction(direction) == "w" else _RECEIVER
     if create:
-        shape.create(name)
+        if trust_owner is not None or trust_group is not None:
+            raise TypeError("trust_owner and trust_group are for opening another user's ring (create=False); "
+                            "a creator trusts the segment it makes")
+        perms = _perms(permissions, group)
+        shape.create(name, perms)
+        trust = ffi.NULL
+        if perms != ffi.NULL and perms.mode & 0o070:  # our own segment, shared with its group
+            made = _owner(name)
+            trust = ffi.new("shmring_trust *", {"uid": -1, "gid": -1 if made is None else made.gid})
     else:
-        # Checked before opening: opening and closing an end would close it for good.
+        if permissions is not None or group is not None:
+            raise TypeError("permissions and group are for create=True (who may use a new segment); to open "
+                            "another user's ring, pass trust_owner= or trust_group=")
+        trust = _trust(trust_owner, trust_group)
+        # Checked before opening: opening and closing an end would close it for good. Whose it is
+        # first, so that a foreign segment says so rather than what sizes it claims.
+        seen = _owner(name, None if trust == ffi.NULL else trust)
+        if seen is not None and seen.refused:
+            raise _foreign(name, None if trust == ffi.NULL else trust)
         shape.check_existing(name)
     try:
-        return _open_end(name, role, shape.kind, spin_us, claim_timeout)
+        return _open_end(name, role, shape.kind, spin_us, claim_timeout, trust)
     except BaseException:
         if create:
             unlink(name)
@@ -976,11 +1226,18 @@ _END_STATES = ("new", "open", "closed")
 
 
 def inspect(name: str) -> dict:
-    """What a segment holds, read without opening either end."""
+    """What a segment holds, read without opening either end.
+
+    A foreign segment (another user's, or open to others) is described too,
+    from a private copy of its header: ``owner`` says whose it is (uid,
+    user, gid, group, permissions; Windows: its owner's SID) and ``foreign``
+    why an open would refuse it (None: it would not). A symbolic link or
+    FIFO in a segment's place raises ForeignSegment."""
     info = ffi.new("shmring_info *")
     rc = lib.shmring_inspect(_check_name(name).encode(), info)
     if rc != 0:
         raise _error(rc, f"shm://{name}", "inspect")
+    owner = _owner(name)
     ends = {}
     for role, end in ((_SENDER, "sender"), (_RECEIVER, "receiver")):
         ends[end] = {"state": _END_STATES[min(info.end_state[role], 2)], "live_holders": info.live_holders[role]}
@@ -999,11 +1256,14 @@ def inspect(name: str) -> dict:
         # Nobody can use it any more: no live process holds either end, and
         # its creator (who may still open an end) is gone too.
         "stale": not info.creator_alive and not info.live_holders[0] and not info.live_holders[1],
+        "owner": None if owner is None else _owner_fields(owner),
+        "foreign": None if owner is None or not owner.refused else "; ".join(_refusals(owner)),
     }
 
 
 def list_segments() -> list[dict]:
-    """Every shmring segment in /dev/shm (others are skipped)."""
+    """Every shmring segment in /dev/shm (others are skipped), foreign ones
+    included where this user can read them (see inspect's ``foreign``)."""
     if sys.platform == "win32":
         raise OSError(
             errno.ENOTSUP,
@@ -1021,5 +1281,5 @@ def list_segments() -> list[dict]:
         try:
             found.append(inspect(name))
         except (ChannelError, OSError):
-            continue  # not ours, or not readable by this user
+            continue  # not a shmring segment, or not readable by this user
     return found
