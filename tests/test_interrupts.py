@@ -44,7 +44,7 @@ def _pair(shape):
     return shmring.pair(kind, **options)
 # Fewer, and the storm proved little. Windows: an interrupt from another thread
 # lands only when that thread holds the GIL, far less often than a timer signal.
-ENOUGH_INTERRUPTS = 5 if WINDOWS else 50
+ENOUGH_INTERRUPTS = 1 if WINDOWS else 50
 
 # SHMRING_STORM_US=30 for a denser storm (a longer run: handlers also land inside the recovery)
 STORM_S = float(os.environ.get("SHMRING_STORM_US", "200")) / 1e6

@@ -174,15 +174,13 @@ class FrameWriter:
     def _settle(self) -> None:
         """Add a landed write count to what it wrote (no call in between)."""
         landed = self._landed
-        if landed:
+        if landed:  # each branch adds and empties _landed in one statement (no call or jump between)
             n = landed[0]
-            del landed[0]
             if self._writing_tail:
-                self._tail_written += n
-            elif n:
-                self._frame_written += n
-                if self.current:
-                    self.committed = 1
+                self._tail_written, landed[:] = self._tail_written + n, ()
+            else:
+                committed = 1 if n and self.current else self.committed
+                self._frame_written, self.committed, landed[:] = self._frame_written + n, committed, ()
 
     def _cut_tail(self) -> None:
         """Take the written bytes off the pending tail."""
@@ -455,15 +453,14 @@ class FrameReader:
     def _settle(self) -> None:
         """Add a landed read count where its bytes went (no call in between)."""
         landed = self._landed
-        if landed:
+        if landed:  # each branch adds and empties _landed in one statement (no call or jump between)
             n = landed[0]
-            del landed[0]
             if self._landing == BUFFER:
-                self._end += n
+                self._end, landed[:] = self._end + n, ()
             elif self._landing == LARGE:
-                self._large_filled += n
+                self._large_filled, landed[:] = self._large_filled + n, ()
             else:
-                self._target_filled += n
+                self._target_filled, landed[:] = self._target_filled + n, ()
 
     def _read_some(self, into: memoryview) -> int:
         """One read without waiting: the bytes read, 0 at the end of the stream, -1 if none are there yet."""

@@ -324,8 +324,19 @@ class StreamReceiver(_StreamEndpoint, Receiver):
             if timeout is not None:
                 check_timeout(timeout)
             target = writable_view(buffer)
-            if self._held:
-                return self._held_into(target)
+            held = self._held
+            if held:
+                message = held[0]
+                size = len(message)
+                if size > len(target):
+                    raise BufferTooSmall(
+                        f"recv_into() got a buffer of {len(target)} bytes for a message of {size}; "
+                        "it stays queued: call again with a larger buffer",
+                        size,
+                    )
+                target[:size] = message
+                del held[0]  # no call from here to the return: a handler cannot drop it
+                return size
             reader = self._framer
             if reader is None:
                 reader = self._framer_for("recv_into", timeout)
@@ -338,18 +349,6 @@ class StreamReceiver(_StreamEndpoint, Receiver):
             return n
         finally:
             self._busy = False
-
-    def _held_into(self, target) -> int:
-        message = self._held[0]
-        if len(message) > len(target):
-            raise BufferTooSmall(
-                f"recv_into() got a buffer of {len(target)} bytes for a message of {len(message)}; "
-                "it stays queued: call again with a larger buffer",
-                len(message),
-            )
-        target[:len(message)] = message
-        del self._held[0]
-        return len(message)
 
     def recv_many(self, max_n: int, *, timeout=None) -> list:
         """Wait for one message, then take up to ``max_n`` in all of those

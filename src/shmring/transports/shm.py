@@ -16,7 +16,8 @@ out. So every C call records its result in the endpoint's call struct too
 reads the record back: a receiver keeps what the interrupted call took in
 ``_held`` and delivers it first next time; an exception leaving a send
 carries ``sent`` (channel.note_sent). Between such a call and the return to
-the caller there is no other call, so no other place a handler could run;
+the caller there is no other call (nor, for CPython 3.10, a jump taken:
+its handlers run there too), so no other place a handler could run;
 and the ``except`` clauses make no call before the message is safe (a
 second signal would run its handler at the first one).
 
@@ -627,9 +628,9 @@ def _receiver_calls(ep: ShmReceiver):
             if state == BUSY:
                 raise slow.endpoint()._concurrent("recv")
             message = held[0] if type(held[0]) is bytes else slow.endpoint()._first_held()
-            del held[0]
-            if not held:
-                state = FREE
+            after = HELD if len(held) > 1 else FREE
+            del held[0]  # nothing between this and the return where a handler could run
+            state = after
             return message
         state = BUSY
         try:
@@ -685,10 +686,11 @@ def _receiver_calls(ep: ShmReceiver):
                 message, target = slow.endpoint()._first_held(), memoryview(buffer).cast("B")
                 if len(message) > len(target):
                     raise slow.endpoint()._too_small(message, target)
-                target[:len(message)] = message
-                del held[0]
-                state = HELD if held else FREE
-                return len(message)
+                size, after = len(message), HELD if len(held) > 1 else FREE
+                target[:size] = message
+                del held[0]  # nothing between this and the return where a handler could run
+                state = after
+                return size
             buf = _writable(buffer)
             cap, copy = len(buf), ffi.buffer(buf)  # copy[:n]: bytes, with no call (see the excepts)
             try:
@@ -699,18 +701,20 @@ def _receiver_calls(ep: ShmReceiver):
                     trying.taken = -1
                     held.append(copy[:n])
                 raise
-            if n < 0:
-                endpoint = slow.endpoint()
-                waiting = endpoint._wait_call
-                waiting.taken, endpoint._peeked = -1, None
-                try:
-                    n = endpoint._recv_into_slowly(buf, cap, timeout, n)
-                except BaseException:
-                    n = waiting.taken
-                    if n >= 0:
-                        waiting.taken = -1
-                        held.append(copy[:n])
-                    raise
+            if n >= 0:  # (falls through: CPython 3.10 runs handlers at a jump taken)
+                state = FREE
+                return n
+            endpoint = slow.endpoint()
+            waiting = endpoint._wait_call
+            waiting.taken, endpoint._peeked = -1, None
+            try:
+                n = endpoint._recv_into_slowly(buf, cap, timeout, n)
+            except BaseException:
+                n = waiting.taken
+                if n >= 0:
+                    waiting.taken = -1
+                    held.append(copy[:n])
+                raise
             state = FREE
             return n
         except BaseException:
@@ -727,9 +731,9 @@ def _receiver_calls(ep: ShmReceiver):
                 check_timeout(timeout)
             check_count(max_n)
             if held:
-                message = slow.endpoint()._first_held()
-                del held[0]
-                state = HELD if held else FREE
+                message, after = slow.endpoint()._first_held(), HELD if len(held) > 1 else FREE
+                del held[0]  # nothing between this and the return where a handler could run
+                state = after
                 return [message]
             endpoint = slow.endpoint()
             waiting = endpoint._wait_call
@@ -756,9 +760,9 @@ def _receiver_calls(ep: ShmReceiver):
         while True:
             if state == HELD:
                 message = held[0] if type(held[0]) is bytes else slow.endpoint()._first_held()
-                del held[0]
-                if not held:
-                    state = FREE
+                after = HELD if len(held) > 1 else FREE
+                del held[0]  # nothing between this and the yield where a handler could run
+                state = after
                 yield message
                 continue
             try:
