@@ -392,6 +392,13 @@ class FrameReader:
         while self._large_filled < len(view):
             self._read(view[self._large_filled:], deadline, True, LARGE)
 
+    def _fill_target(self, target: memoryview, deadline) -> None:
+        # A loop of its own: CPython 3.12+ leaves a loop's back edge out of the
+        # enclosing try's exception table (gh-108214), so a signal handler
+        # raising there would skip the caller's except clause.
+        while self._target_filled < len(target):
+            self._read(target[self._target_filled:], deadline, True, TARGET)
+
     def _read_large_into(self, target: memoryview, deadline) -> None:
         """Read a big frame straight into the caller's buffer (saves a copy)."""
         have = min(len(target), self._end - self._start - HEADER_SIZE)
@@ -399,8 +406,7 @@ class FrameReader:
         target[:have] = self._view[first:first + have]
         self._target_filled, self._start, self._end = have, 0, 0
         try:
-            while self._target_filled < len(target):
-                self._read(target[self._target_filled:], deadline, True, TARGET)
+            self._fill_target(target, deadline)  # a call, not a loop: see _fill_target
         except BaseException:
             # Keep what was read: the message stays queued for the next call.
             self._settle()

@@ -85,19 +85,33 @@ class HolderTable:
         and a take-then-put would show it 0 for a moment when this is the
         last copy (a sender would then take the receiver for closed).
         """
-        with self._array.get_lock():
-            a = self._array.get_obj()
-            for i in range(1, len(a), 2):
-                if (a[i], a[i + 1]) == tuple(old):
-                    a[i], a[i + 1] = new
-                    return
-            self._put(new)
+        with self._array.get_lock():  # no loop in here: see _index_of
+            i = self._index_of(old)
+            if i:
+                self._array.get_obj()[i:i + 2] = new
+            else:
+                self._put(new)
 
     def any_alive(self) -> bool:
+        return any(is_alive(pid, started) for pid, started in self.holders())
+
+    def holders(self) -> list:
+        """The (pid, start time) of each copy, read under the lock."""
         with self._array.get_lock():
-            a = self._array.get_obj()
-            holders = [(a[i], a[i + 1]) for i in range(1, len(a), 2) if a[i]]
-        return any(is_alive(pid, started) for pid, started in holders)
+            a = self._array.get_obj()[:]  # one C call: no loop runs while the lock is held (see _index_of)
+        return [(a[i], a[i + 1]) for i in range(1, len(a), 2) if a[i]]
+
+    def _index_of(self, holder) -> int:
+        """Where ``holder``'s entry starts, or 0. The loop lives in its own
+        function so that a KeyboardInterrupt raised at its back edge still
+        passes through the caller's ``with`` and releases the lock: CPython
+        3.12+ leaves a loop's back edge out of the enclosing exception
+        table (gh-108214)."""
+        a = self._array.get_obj()
+        for i in range(1, len(a), 2):
+            if (a[i], a[i + 1]) == tuple(holder):
+                return i
+        return 0
 
     def _put(self, holder) -> None:
         a = self._array.get_obj()
@@ -109,9 +123,8 @@ class HolderTable:
         raise RuntimeError(f"more than {SLOTS} copies of one queue endpoint; close some first")
 
     def _take(self, holder) -> None:
-        a = self._array.get_obj()
-        for i in range(1, len(a), 2):
-            if (a[i], a[i + 1]) == tuple(holder):
-                a[i] = a[i + 1] = 0
-                a[0] -= 1
-                return
+        i = self._index_of(holder)
+        if i:
+            a = self._array.get_obj()
+            a[i] = a[i + 1] = 0
+            a[0] -= 1

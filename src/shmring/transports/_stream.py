@@ -372,28 +372,38 @@ class StreamReceiver(_StreamEndpoint, Receiver):
             reader = self._framer
             if reader is None:
                 reader = self._framer_for("recv_many", timeout)
-            wait = timeout
-            while len(batch) < max_n:
-                try:
-                    message = reader.recv(wait)
-                except (Timeout, Closed):
-                    if not batch:
-                        raise
-                    break
-                except ChannelError as e:  # the messages before it are delivered first
-                    if not batch:
-                        raise
-                    self._deferred_error = e
-                    break
-                reader._start, reader._large, reader._direct = reader.after
-                batch.append(message)
-                wait = 0
+            self._take_batch(reader, batch, max_n, timeout)  # a call, not a loop: see _take_batch
             return batch
         except BaseException:
             self._held[0:0] = batch  # taken but not returned: they come first next time (no call)
             raise
         finally:
             self._busy = False
+
+    def _take_batch(self, reader, batch: list, max_n: int, timeout) -> None:
+        """Append to ``batch`` up to ``max_n`` messages, waiting only for the first.
+
+        A loop of its own because CPython 3.12+ leaves a loop's back edge out
+        of the enclosing try's exception table (gh-108214): a signal handler
+        raising there would skip recv_many's except clause and lose the batch.
+        Here it propagates through the call, which the try does cover.
+        """
+        wait = timeout
+        while len(batch) < max_n:
+            try:
+                message = reader.recv(wait)
+            except (Timeout, Closed):
+                if not batch:
+                    raise
+                return
+            except ChannelError as e:  # the messages before it are delivered first
+                if not batch:
+                    raise
+                self._deferred_error = e
+                return
+            reader._start, reader._large, reader._direct = reader.after  # consumed now, kept by the append
+            batch.append(message)
+            wait = 0
 
     def __iter__(self):
         """Each message until Closed; recv's message goes into ``_held``

@@ -70,7 +70,4 @@ class HolderTable(_holders.HolderTable):
     """_holders.HolderTable that asks Windows whether the holders live."""
 
     def any_alive(self) -> bool:
-        with self._array.get_lock():
-            a = self._array.get_obj()
-            holders = [(a[i], a[i + 1]) for i in range(1, len(a), 2) if a[i]]
-        return any(is_alive(pid, started) for pid, started in holders)
+        return any(is_alive(pid, started) for pid, started in self.holders())
