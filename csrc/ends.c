@@ -286,6 +286,6 @@ int shmring_peer_status(shmring_ring *r, bool ask_os) {
     if (end_has_live_holder(peer))
         return SHMRING_OK;
     if (mark_closed(r, 1 - r->role) == 2)
-        shmring_segment_unlink(r->name);
+        shmring_drop_name(r);
     return SHMRING_ECLOSED;
 }

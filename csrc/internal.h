@@ -36,6 +36,10 @@ typedef struct shmring_segment {
     void *wake[2];
     /* Linux: `base` is a private copy of the header (a look), not a mapping. */
     bool copy;
+    /* Linux, a sealed segment (shmring_segment_attach_fd): the descriptor
+     * this handle keeps, so that it can hand the ring on; closed at detach. */
+    bool has_fd;
+    int fd;
 } shmring_segment;
 
 /* Windows: the most posts a waitpoint's semaphore holds, one per possible
@@ -56,12 +60,22 @@ int shmring_segment_create(const char *name, size_t size, const shmring_perms *p
 int shmring_segment_attach(const char *name, bool end, const shmring_trust *trust,
                            shmring_segment *seg);
 void shmring_segment_detach(shmring_segment *seg);
+/* Linux: a segment with no name, in a memfd sealed against shrinking and
+ * growing before anything is written, mapped writable for the creator; the
+ * descriptor goes to *fd (close-on-exec). Elsewhere ENOTSUP. */
+int shmring_segment_create_sealed(size_t size, shmring_segment *seg, int *fd);
+/* Linux: map the sealed segment `fd` for an end, keeping a duplicate of it.
+ * EFOREIGN unless it is a regular object this user owns that grants nobody
+ * else access and carries both seals; `fd` itself stays the caller's. */
+int shmring_segment_attach_fd(int fd, shmring_segment *seg);
 /* Remove the name. POSIX: shm_unlink. Windows, where a mapping lives only
  * while a handle to it is open: drop the handle this process keeps for a
  * ring it created (ENOENT if the name is gone, OK if it still lives on in
  * other processes' handles). */
 int shmring_segment_unlink(const char *name);
 int shmring_name_check(const char *name);
+/* Both ends closed: unlink the ring's name (a sealed ring has none). */
+void shmring_drop_name(shmring_ring *r);
 
 /* Does the header's `total` size fit the mapped object? Exactly where the
  * OS told the size; within the last page where it only told the view's.

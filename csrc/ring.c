@@ -32,6 +32,7 @@ const char *shmring_strerror(int code) {
     case SHMRING_ENOSPACE: return "no room for the segment";
     case SHMRING_EENDCLOSED: return "that end was closed for good";
     case SHMRING_EFOREIGN: return "the segment is another user's, or open to other users";
+    case SHMRING_ENOTSUP: return "not available on this system";
     default: return "unknown error";
     }
 }
@@ -90,16 +91,10 @@ static int mpmc_geometry(uint64_t slots, uint64_t slot_size, geometry *g) {
     return SHMRING_OK;
 }
 
-static int create_segment(const char *name, const geometry *g, const shmring_perms *perms) {
-    if (shmring_name_check(name) != SHMRING_OK)
-        return SHMRING_EINVAL;
-    shmring_segment seg;
-    uint64_t total = SHMRING_HEADER_SIZE + g->data_bytes;
-    int rc = shmring_segment_create(name, (size_t)total, perms, &seg);
-    if (rc != SHMRING_OK)
-        return rc;
-    shmring_header *hdr = (shmring_header *)seg.base;
-    shmring_identity *id = &hdr->id;
+/* Fill in a new segment's identity; its MPMC slots start FREE for lap 0,
+ * the all-zero state word the OS gave every byte. */
+static void write_identity(shmring_segment *seg, const geometry *g, uint64_t total) {
+    shmring_identity *id = &((shmring_header *)seg->base)->id;
     /* relaxed: all published by the release store of magic below */
     atomic_store_explicit(&id->layout_version, SHMRING_LAYOUT_VERSION, memory_order_relaxed);
     atomic_store_explicit(&id->kind, g->kind, memory_order_relaxed);
@@ -111,11 +106,44 @@ static int create_segment(const char *name, const geometry *g, const shmring_per
     atomic_store_explicit(&id->creator_pid, shmring_self_pid(), memory_order_relaxed);
     atomic_store_explicit(&id->creator_start, shmring_self_start_time(), memory_order_relaxed);
     atomic_store_explicit(&id->created_unix_ns, shmring_unix_ns(), memory_order_relaxed);
-    /* MPMC slots start FREE for lap 0: the all-zero state word. */
     /* release: pairs with the acquire in check_header(); magic goes last */
     atomic_store_explicit(&id->magic, SHMRING_MAGIC, memory_order_release);
+}
+
+static int create_segment(const char *name, const geometry *g, const shmring_perms *perms) {
+    if (shmring_name_check(name) != SHMRING_OK)
+        return SHMRING_EINVAL;
+    shmring_segment seg = {0};
+    uint64_t total = SHMRING_HEADER_SIZE + g->data_bytes;
+    int rc = shmring_segment_create(name, (size_t)total, perms, &seg);
+    if (rc != SHMRING_OK)
+        return rc;
+    write_identity(&seg, g, total);
     shmring_segment_detach(&seg);
     return SHMRING_OK;
+}
+
+static int create_sealed(const geometry *g, int *fd) {
+    shmring_segment seg = {0};
+    uint64_t total = SHMRING_HEADER_SIZE + g->data_bytes;
+    int rc = shmring_segment_create_sealed((size_t)total, &seg, fd);
+    if (rc != SHMRING_OK)
+        return rc;
+    write_identity(&seg, g, total);
+    shmring_segment_detach(&seg); /* *fd keeps it */
+    return SHMRING_OK;
+}
+
+int shmring_spsc_create_sealed(uint64_t capacity, int *fd) {
+    geometry g;
+    int rc = spsc_geometry(capacity, &g);
+    return rc != SHMRING_OK ? rc : create_sealed(&g, fd);
+}
+
+int shmring_mpmc_create_sealed(uint64_t slots, uint64_t slot_size, int *fd) {
+    geometry g;
+    int rc = mpmc_geometry(slots, slot_size, &g);
+    return rc != SHMRING_OK ? rc : create_sealed(&g, fd);
 }
 
 int shmring_spsc_create_with(const char *name, uint64_t capacity, const shmring_perms *perms) {
@@ -181,21 +209,26 @@ static int check_header(shmring_ring *r, int kind) {
     return SHMRING_OK;
 }
 
-/* end: map it for an end (checked against trust); else a look at the header. */
-static int map_ring(const char *name, int role, int kind, bool end, const shmring_trust *trust,
-                    shmring_ring **out) {
-    if (shmring_name_check(name) != SHMRING_OK ||
-        (role != SHMRING_ROLE_SENDER && role != SHMRING_ROLE_RECEIVER) ||
+static int check_open_args(int role, int kind) {
+    if ((role != SHMRING_ROLE_SENDER && role != SHMRING_ROLE_RECEIVER) ||
         (kind != 0 && kind != SHMRING_KIND_SPSC && kind != SHMRING_KIND_MPMC))
         return SHMRING_EINVAL;
+    return SHMRING_OK;
+}
+
+static shmring_ring *new_handle(const char *name, int role) {
     shmring_ring *r = calloc(1, sizeof *r);
     if (r == NULL)
-        return SHMRING_ENOSPACE;
-    memcpy(r->name, name, strlen(name) + 1);
+        return NULL;
+    memcpy(r->name, name, strlen(name) + 1); /* "": a sealed ring, with no name */
     r->role = role;
     r->spin_ns = SHMRING_DEFAULT_SPIN_NS;
     r->claim_timeout_ns = SHMRING_DEFAULT_CLAIM_TIMEOUT_NS;
-    int rc = shmring_segment_attach(name, end, trust, &r->seg);
+    return r;
+}
+
+/* The segment is attached (rc OK) or not: check its header, or undo. */
+static int finish_map(shmring_ring *r, int rc, int kind, shmring_ring **out) {
     if (rc == SHMRING_OK)
         rc = check_header(r, kind);
     if (rc != SHMRING_OK) {
@@ -205,6 +238,26 @@ static int map_ring(const char *name, int role, int kind, bool end, const shmrin
     }
     *out = r;
     return SHMRING_OK;
+}
+
+/* end: map it for an end (checked against trust); else a look at the header. */
+static int map_ring(const char *name, int role, int kind, bool end, const shmring_trust *trust,
+                    shmring_ring **out) {
+    if (shmring_name_check(name) != SHMRING_OK || check_open_args(role, kind) != SHMRING_OK)
+        return SHMRING_EINVAL;
+    shmring_ring *r = new_handle(name, role);
+    if (r == NULL)
+        return SHMRING_ENOSPACE;
+    return finish_map(r, shmring_segment_attach(name, end, trust, &r->seg), kind, out);
+}
+
+static int map_sealed_ring(int fd, int role, int kind, shmring_ring **out) {
+    if (fd < 0 || check_open_args(role, kind) != SHMRING_OK)
+        return SHMRING_EINVAL;
+    shmring_ring *r = new_handle("", role);
+    if (r == NULL)
+        return SHMRING_ENOSPACE;
+    return finish_map(r, shmring_segment_attach_fd(fd, &r->seg), kind, out);
 }
 
 /* A token no other live handle has: this process's pid and a counter. */
@@ -264,6 +317,29 @@ int shmring_import(const char *name, int role, int kind, const shmring_origin *o
     return shmring_import_trusting(name, role, kind, origin, NULL, out);
 }
 
+int shmring_open_fd(int fd, int role, int kind, shmring_ring **out) {
+    shmring_ring *r;
+    int rc = map_sealed_ring(fd, role, kind, &r);
+    if (rc != SHMRING_OK)
+        return rc;
+    return finish_open(r, shmring_end_open(r), out);
+}
+
+int shmring_import_fd(int fd, int role, int kind, const shmring_origin *origin, shmring_ring **out) {
+    shmring_ring *r;
+    int rc = map_sealed_ring(fd, role, kind, &r);
+    if (rc != SHMRING_OK)
+        return rc;
+    return finish_open(r, shmring_end_import(r, origin), out);
+}
+
+int shmring_fd(const shmring_ring *r) { return r->seg.has_fd ? r->seg.fd : -1; }
+
+void shmring_drop_name(shmring_ring *r) {
+    if (r->name[0] != '\0') /* a sealed ring has none: its memory goes with the last descriptor */
+        shmring_segment_unlink(r->name);
+}
+
 int shmring_export(shmring_ring *r, shmring_origin *origin) {
     if (shmring_is_closed(r))
         return SHMRING_ECLOSED;
@@ -290,7 +366,7 @@ int shmring_close(shmring_ring *r) {
     /* Wake our own threads blocked on this handle, so they see `closed`. */
     shmring_wake_everyone(r);
     if (unlink)
-        shmring_segment_unlink(r->name);
+        shmring_drop_name(r);
     return SHMRING_OK;
 }
 
@@ -302,11 +378,7 @@ void shmring_free(shmring_ring *r) {
     free(r);
 }
 
-int shmring_inspect(const char *name, shmring_info *out) {
-    shmring_ring *r;
-    int rc = map_ring(name, SHMRING_ROLE_RECEIVER, 0, false, NULL, &r);
-    if (rc != SHMRING_OK)
-        return rc;
+int shmring_inspect_handle(shmring_ring *r, shmring_info *out) {
     shmring_header *hdr = r->hdr;
     shmring_identity *id = &hdr->id;
     memset(out, 0, sizeof *out);
@@ -331,6 +403,15 @@ int shmring_inspect(const char *name, shmring_info *out) {
         out->end_state[role] = atomic_load_explicit(&hdr->ends[role].state, memory_order_acquire);
         out->live_holders[role] = shmring_end_live_holders(&hdr->ends[role]);
     }
+    return SHMRING_OK;
+}
+
+int shmring_inspect(const char *name, shmring_info *out) {
+    shmring_ring *r;
+    int rc = map_ring(name, SHMRING_ROLE_RECEIVER, 0, false, NULL, &r);
+    if (rc != SHMRING_OK)
+        return rc;
+    shmring_inspect_handle(r, out);
     shmring_segment_detach(&r->seg);
     free(r);
     return SHMRING_OK;

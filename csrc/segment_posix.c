@@ -189,6 +189,7 @@ static int map_fd(int fd, size_t size, bool populate, bool writable, shmring_seg
     seg->size = size;
     seg->size_granule = 1; /* fstat gave the exact size */
     seg->copy = false;
+    seg->has_fd = false;
     return SHMRING_OK;
 }
 
@@ -280,6 +281,7 @@ static int look(int fd, size_t size, shmring_segment *seg) {
     seg->size = size; /* the object's, for the header's size checks */
     seg->size_granule = 1;
     seg->copy = true;
+    seg->has_fd = false;
     return SHMRING_OK;
 #endif
 }
@@ -328,10 +330,84 @@ void shmring_segment_detach(shmring_segment *seg) {
         else
             munmap(seg->base, seg->size);
     }
+    if (seg->has_fd)
+        close(seg->fd);
     seg->base = NULL;
     seg->size = 0;
     seg->copy = false;
+    seg->has_fd = false;
 }
+
+/* ---- sealed segments, with no name (Linux) ---------------------------------- */
+
+#if defined(__linux__) && defined(MFD_ALLOW_SEALING) && defined(F_ADD_SEALS)
+/* Sealed against resizing; F_SEAL_SEAL so that nobody can add F_SEAL_WRITE
+ * (which would make every later mapping of it fail) or remove anything. */
+#define RING_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+
+int shmring_segment_create_sealed(size_t size, shmring_segment *seg, int *fd_out) {
+    int fd = memfd_create("shmring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return errno == ENOSYS || errno == EPERM ? SHMRING_ENOTSUP : error_from_errno(errno);
+    /* Sized, its memory reserved and sealed before the first byte is written:
+     * from here on no process can make a page of it go away. */
+    int rc = fchmod(fd, 0600) == 0 ? SHMRING_OK : error_from_errno(errno);
+    if (rc == SHMRING_OK)
+        rc = reserve_memory(fd, size);
+    if (rc == SHMRING_OK && fcntl(fd, F_ADD_SEALS, RING_SEALS) != 0)
+        rc = error_from_errno(errno);
+    if (rc == SHMRING_OK)
+        rc = map_fd(fd, size, false, true, seg);
+    if (rc != SHMRING_OK) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return rc;
+    }
+    *fd_out = fd;
+    return SHMRING_OK;
+}
+
+int shmring_segment_attach_fd(int fd, shmring_segment *seg) {
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return errno == EBADF ? SHMRING_EINVAL : error_from_errno(errno);
+    shmring_owner o;
+    describe(&st, &o);
+    int seals = fcntl(fd, F_GET_SEALS);
+    /* Not sealed (or not a memfd: EINVAL): it could shrink under us. */
+    if (refusal(&o, NULL) != 0 || seals < 0 || (seals & RING_SEALS) != RING_SEALS)
+        return SHMRING_EFOREIGN;
+    if (st.st_size < (off_t)sizeof(uint64_t))
+        return SHMRING_ENOTSHMRING;
+    int keep = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (keep < 0)
+        return error_from_errno(errno);
+    int rc = map_fd(keep, (size_t)st.st_size, true, true, seg);
+    if (rc != SHMRING_OK) {
+        int saved = errno;
+        close(keep);
+        errno = saved;
+        return rc;
+    }
+    seg->has_fd = true;
+    seg->fd = keep;
+    return SHMRING_OK;
+}
+#else
+int shmring_segment_create_sealed(size_t size, shmring_segment *seg, int *fd_out) {
+    (void)size;
+    (void)seg;
+    (void)fd_out;
+    return SHMRING_ENOTSUP;
+}
+
+int shmring_segment_attach_fd(int fd, shmring_segment *seg) {
+    (void)fd;
+    (void)seg;
+    return SHMRING_ENOTSUP;
+}
+#endif
 
 int shmring_segment_unlink(const char *name) {
     char path[SHMRING_NAME_MAX + 2];

@@ -483,6 +483,20 @@ void shmring_segment_detach(shmring_segment *seg) {
     sweep(NULL); /* a handle we just closed may have been the last end */
 }
 
+/* A section cannot shrink, so named segments need no seals here (shmring.h). */
+int shmring_segment_create_sealed(size_t size, shmring_segment *seg, int *fd) {
+    (void)size;
+    (void)seg;
+    (void)fd;
+    return SHMRING_ENOTSUP;
+}
+
+int shmring_segment_attach_fd(int fd, shmring_segment *seg) {
+    (void)fd;
+    (void)seg;
+    return SHMRING_ENOTSUP;
+}
+
 int shmring_segment_unlink(const char *name) {
     AcquireSRWLockExclusive(&kept_lock);
     bool was_kept = kept_sweep(name);

@@ -55,6 +55,7 @@ enum shmring_error {
     SHMRING_ENOSPACE = -17,   /* no room for the segment (e.g. /dev/shm full) */
     SHMRING_EENDCLOSED = -18, /* that end was already closed for good */
     SHMRING_EFOREIGN = -19,   /* the segment is not one this user may trust (see shmring_trust) */
+    SHMRING_ENOTSUP = -20,    /* not available on this OS (or not allowed here, e.g. by seccomp) */
 };
 
 enum shmring_role_id { SHMRING_ROLE_SENDER = 0, SHMRING_ROLE_RECEIVER = 1 };
@@ -208,6 +209,31 @@ void shmring_free(shmring_ring *r);
 /* Remove a segment's name (the memory goes when the last mapping does). */
 int shmring_unlink(const char *name);
 
+/*
+ * Rings with no name (Linux). A named segment can be shrunk by any process
+ * of its owner (ftruncate), and touching a page past the new end kills the
+ * process with SIGBUS. These rings live in a memfd sealed against shrinking
+ * and growing before the ring is written (F_SEAL_SHRINK | F_SEAL_GROW |
+ * F_SEAL_SEAL): no process, the creator included, can resize them. They
+ * are handed on as descriptors (fork, SCM_RIGHTS, a spawned child's
+ * inherited descriptors) instead of names, and the memory goes when the
+ * last descriptor and mapping do. Elsewhere these calls return ENOTSUP
+ * (macOS sizes a shm object once and for all; a Windows section cannot
+ * shrink, so named segments there are safe as they are).
+ */
+/* Create one; *fd is the creator's descriptor of it (close-on-exec), to
+ * open ends on and then close. */
+int shmring_spsc_create_sealed(uint64_t capacity, int *fd);
+int shmring_mpmc_create_sealed(uint64_t slots, uint64_t slot_size, int *fd);
+/* As shmring_open and shmring_import, on the descriptor of a sealed ring;
+ * EFOREIGN unless it is sealed and this user's alone. The handle keeps a
+ * duplicate: `fd` stays the caller's. */
+int shmring_open_fd(int fd, int role, int kind, shmring_ring **out);
+int shmring_import_fd(int fd, int role, int kind, const shmring_origin *origin, shmring_ring **out);
+/* The descriptor a handle of a sealed ring keeps (for handing it on: dup
+ * it, never close it), or -1 for a named ring. */
+int shmring_fd(const shmring_ring *r);
+
 /* Send one message: 0 or an error. */
 int shmring_spsc_send(shmring_ring *r, const void *data, size_t len, int64_t timeout_ns);
 
@@ -242,6 +268,9 @@ typedef struct shmring_info {
  * hostile owner can neither crash it (by shrinking the object under a
  * mapping) nor change what it checked. Not a regular object: EFOREIGN. */
 int shmring_inspect(const char *name, shmring_info *out);
+/* The same, of the ring a handle is on (named or not): through its own
+ * mapping, as the calls on it read it. */
+int shmring_inspect_handle(shmring_ring *r, shmring_info *out);
 
 /* Batches: `data` holds n messages back to back (`size` bytes in all),
  * `lens` their sizes. SPSC publishes all that fit with one store of head,

@@ -19,6 +19,7 @@ import time
 import pytest
 
 import shmring
+import shmring.transports.shm as shm
 from tests.platform_support import SIGKILL, WINDOWS, yield_cpu
 
 if WINDOWS:
@@ -81,8 +82,26 @@ def segments_of(pid: int) -> set[str]:
     return {n for n in names if n.startswith(name_prefix(pid)) or creator_pid(n) == pid}
 
 
-def segment_path(address_or_name: str) -> str:
-    return os.path.join(SHM_DIR, address_or_name.removeprefix("shm://"))
+def segment_path(ring) -> str:
+    """The file of a ring: /dev/shm/NAME for a named one (an address, a name
+    or an endpoint), and for a sealed pair() ring (an endpoint: it has no
+    name) the descriptor its handle keeps, in /proc."""
+    if not isinstance(ring, str):
+        if ring._name is None:
+            return f"/proc/{os.getpid()}/fd/{shm.lib.shmring_fd(ring._h)}"
+        ring = ring._name
+    return os.path.join(SHM_DIR, ring.removeprefix("shm://"))
+
+
+def ring_ref(endpoint):
+    """What the helpers below take for a ring: its address if it has a name,
+    else (a sealed pair() ring) the endpoint itself."""
+    return endpoint if endpoint._name is None else endpoint.address
+
+
+def _name_of(ring) -> str:
+    """Windows: the section name of a ring (an address or an endpoint; every ring there is named)."""
+    return (ring if isinstance(ring, str) else ring.address).removeprefix("shm://")
 
 
 def remove_segment(address_or_name: str) -> None:
@@ -119,19 +138,21 @@ def segment_exists(address_or_name: str) -> bool:
     return os.path.exists(segment_path(address_or_name))
 
 
-def peek(address: str, offset: int, fmt: str = "<Q") -> int:
+def peek(address, offset: int, fmt: str = "<Q") -> int:
+    """Read from a live segment (an address, or an endpoint of the ring)."""
     if WINDOWS:
-        raw = section_access(address.removeprefix("shm://"), offset, None, struct.calcsize(fmt))
+        raw = section_access(_name_of(address), offset, None, struct.calcsize(fmt))
         return struct.unpack(fmt, raw)[0]
     with open(segment_path(address), "rb") as f:
         f.seek(offset)
         return struct.unpack(fmt, f.read(struct.calcsize(fmt)))[0]
 
 
-def poke(address: str, offset: int, value: int, fmt: str = "<Q") -> None:
-    """Write into a live segment, as a buggy or hostile process could."""
+def poke(address, offset: int, value: int, fmt: str = "<Q") -> None:
+    """Write into a live segment (an address, or an endpoint of the ring), as
+    a buggy or hostile process could."""
     if WINDOWS:
-        section_access(address.removeprefix("shm://"), offset, struct.pack(fmt, value), 0)
+        section_access(_name_of(address), offset, struct.pack(fmt, value), 0)
         return
     with open(segment_path(address), "r+b") as f, mmap.mmap(f.fileno(), 0) as m:
         struct.pack_into(fmt, m, offset, value)
@@ -186,7 +207,7 @@ def as_user(uid: int, gid: int, fn, *args) -> str:
     return b"".join(chunks).decode()
 
 
-def wait_until_parked(address: str, waiters_offset: int, timeout: float = 10.0) -> None:
+def wait_until_parked(address, waiters_offset: int, timeout: float = 10.0) -> None:
     """Return once some thread or process sleeps in a blocking call on the ring.
 
     A waiter increments the waitpoint's `waiters` word while it parks inside

@@ -1,6 +1,8 @@
 """The C core on its own: a warnings-clean build of every file, and the
-two-thread stress program (tests/c/spsc_stress.c) under ThreadSanitizer,
-AddressSanitizer + UndefinedBehaviorSanitizer, and a plain optimised build."""
+stress programs (tests/c/spsc_stress.c, tests/c/mpmc_stress.c) under
+ThreadSanitizer, AddressSanitizer + UndefinedBehaviorSanitizer (gcc and
+clang), and a plain optimised build. A sanitizer whose runtime is missing is
+skipped, or fails the run with SHMRING_REQUIRE_TSAN=1 (as in CI)."""
 
 import os
 import platform
@@ -39,6 +41,31 @@ def find_compiler(name: str) -> str:
     return path
 
 
+_sanitizer_builds: dict[tuple[str, ...], str] = {}  # (compiler, flags...) -> "" or why it failed
+
+
+def require_sanitizer(cc: str, flags: list[str], tmp: Path) -> None:
+    """Skip (fail with SHMRING_REQUIRE_TSAN=1) unless `cc` links a program
+    with these -fsanitize flags: without the runtime (libclang-rt-N-dev,
+    libasan, libubsan, libtsan) it cannot."""
+    sanitize = [f for f in flags if f.startswith("-fsanitize")]
+    if not sanitize:
+        return
+    key = (cc, *sanitize)
+    if key not in _sanitizer_builds:
+        probe = tmp / "sanitizer_probe.c"
+        probe.write_text("int main(void) { return 0; }\n")
+        built = subprocess.run([cc, *sanitize, str(probe), "-o", str(tmp / "sanitizer_probe")],
+                               check=False, capture_output=True, text=True, timeout=120)
+        _sanitizer_builds[key] = "" if built.returncode == 0 else built.stderr.strip()[-300:]
+    why = _sanitizer_builds[key]
+    if why:
+        message = f"{cc} {' '.join(sanitize)} cannot link a program (is its runtime installed?): {why}"
+        if os.environ.get("SHMRING_REQUIRE_TSAN") == "1":
+            pytest.fail(f"{message}\nSHMRING_REQUIRE_TSAN=1 requires the sanitizer runs")
+        pytest.skip(message)
+
+
 def compile_c(cmd: list[str]) -> None:
     built = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert built.returncode == 0, f"{' '.join(cmd)}\n{built.stderr}"
@@ -48,6 +75,7 @@ def compile_program(source: Path, compiler: str, flags: list[str], out: Path, on
     """A stress program and the core. one_mapping: both (or all) handles on one
     mapping, so TSan sees every thread's accesses (tests/c/shared_mapping.c)."""
     cc = find_compiler(compiler)
+    require_sanitizer(cc, flags, out.parent)
     extra = [str(SHARED_MAPPING)] if one_mapping else []
     renamed = ["-Dshmring_open=stress_open"] if one_mapping else []
     obj = out.with_suffix(".o")
@@ -102,10 +130,14 @@ def test_stress_under_thread_sanitizer_with_both_threads_on_one_mapping(tmp_path
     assert "WARNING: ThreadSanitizer" not in run.stderr, run.stderr
 
 
+# AddressSanitizer + UndefinedBehaviorSanitizer, any UB report fatal; a few seconds a run.
+ASAN_UBSAN = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
+
+
 @pytest.mark.timeout(300)
-def test_stress_under_address_and_undefined_behaviour_sanitizers(tmp_path):
-    flags = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
-    program = compile_stress("gcc", flags, tmp_path / "spsc_stress_asan")
+@pytest.mark.parametrize("compiler", ["gcc", "clang"])
+def test_stress_under_address_and_undefined_behaviour_sanitizers(tmp_path, compiler):
+    program = compile_stress(compiler, ASAN_UBSAN, tmp_path / "spsc_stress_asan")
     run = run_stress(program)
     assert "runtime error" not in run.stderr and "AddressSanitizer" not in run.stderr, run.stderr
 
@@ -145,9 +177,9 @@ def test_mpmc_stress_under_thread_sanitizer_on_one_mapping(tmp_path):
 
 
 @pytest.mark.timeout(300)
-def test_mpmc_stress_under_address_and_undefined_behaviour_sanitizers(tmp_path):
-    flags = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
-    program = compile_mpmc_stress("gcc", flags, tmp_path / "mpmc_asan", False)
+@pytest.mark.parametrize("compiler", ["gcc", "clang"])
+def test_mpmc_stress_under_address_and_undefined_behaviour_sanitizers(tmp_path, compiler):
+    program = compile_mpmc_stress(compiler, ASAN_UBSAN, tmp_path / "mpmc_asan", False)
     run = run_mpmc_stress(program, per_producer=50_000, slots=8, slot_size=40)
     assert "runtime error" not in run.stderr and "AddressSanitizer" not in run.stderr, run.stderr
 

@@ -8,10 +8,13 @@ import pytest
 
 import shmring
 from shmring import cli
+from tests import helpers as h
 
 
 def test_info_shows_a_live_ring(capsys):
-    tx, rx = shmring.pair("shm", capacity=1 << 12)
+    address = "shm://" + h.unique_name()
+    tx = shmring.open(address, "w", create=True, capacity=1 << 12)
+    rx = shmring.open(address, "r")
     with tx, rx:
         name = tx.address.removeprefix("shm://")
         assert cli.main(["info", name]) == 0

@@ -14,6 +14,7 @@ import time
 import pytest
 
 import shmring
+import shmring.transports.shm as shm
 from tests import helpers as h
 from tests.platform_support import SIGKILL, WINDOWS, start_method_params
 
@@ -152,7 +153,7 @@ def test_blocked_recv_raises_closed_soon_after_the_sender_is_killed(ctx):
         child = h.start(ctx, h.child_hold_then_linger, tx, ready, release, [rx])
         tx.close()
         assert ready.wait(30)
-        killer = kill_once_parked(rx.address, h.DATA_WAITERS_OFFSET, child.pid)
+        killer = kill_once_parked(rx, h.DATA_WAITERS_OFFSET, child.pid)
         with pytest.raises(shmring.Closed):
             rx.recv(timeout=20)
         killer.join(10)
@@ -170,7 +171,7 @@ def test_blocked_send_raises_closed_soon_after_the_receiver_is_killed(ctx):
         rx.close()
         assert ready.wait(30)
         assert h.fill(tx) > 0
-        killer = kill_once_parked(tx.address, h.SPACE_WAITERS_OFFSET, child.pid)
+        killer = kill_once_parked(tx, h.SPACE_WAITERS_OFFSET, child.pid)
         with pytest.raises(shmring.Closed):
             tx.send(h.message(0, 100), timeout=20)
         killer.join(10)
@@ -203,10 +204,11 @@ def test_named_ring_carries_messages_and_refuses_a_second_reader(ctx):
 
 
 @pytest.mark.timeout(60)
-def test_endpoint_a_child_leaves_open_is_closed_when_it_exits(ctx):
+def test_endpoint_a_child_leaves_open_is_closed_when_it_exits(ctx, monkeypatch):
     # shm.py closes every open endpoint at exit, in multiprocessing children too.
     # Were the child's receiver only abandoned, no one would make the second
-    # close that unlinks the ring's name.
+    # close that unlinks the ring's name (so this takes a named pair() ring).
+    monkeypatch.setattr(shm, "_SEALED_PAIRS", False)
     tx, rx = shmring.pair("shm", capacity=4096)
     address = tx.address
     try:
@@ -236,7 +238,7 @@ def test_close_from_another_thread_wakes_a_blocked_call(blocked_call):
             endpoint, waiters = tx, h.SPACE_WAITERS_OFFSET
             blocked = h.Background(lambda: tx.send(h.message(0, 100)))
         blocked.start()
-        h.wait_until_parked(endpoint.address, waiters)
+        h.wait_until_parked(endpoint, waiters)
         closed_at = time.perf_counter()
         endpoint.close()
         blocked.join(10)
@@ -251,11 +253,11 @@ def test_closing_the_peer_wakes_a_blocked_call(blocked_call):
     tx, rx = shmring.pair("shm", capacity=4096)
     with tx, rx:
         if blocked_call == "recv":
-            peer, address, waiters = tx, rx.address, h.DATA_WAITERS_OFFSET
+            peer, address, waiters = tx, rx, h.DATA_WAITERS_OFFSET
             blocked = h.Background(lambda: rx.recv(timeout=20))
         else:
             h.fill(tx)
-            peer, address, waiters = rx, tx.address, h.SPACE_WAITERS_OFFSET
+            peer, address, waiters = rx, tx, h.SPACE_WAITERS_OFFSET
             blocked = h.Background(lambda: tx.send(h.message(0, 100), timeout=20))
         blocked.start()
         h.wait_until_parked(address, waiters)
@@ -278,7 +280,7 @@ def test_ctrl_c_flagged_by_another_thread_interrupts_a_blocked_call(blocked_call
         endpoint, waiters = (tx, h.SPACE_WAITERS_OFFSET) if filled else (rx, h.DATA_WAITERS_OFFSET)
 
         def interrupt():
-            h.wait_until_parked(endpoint.address, waiters)
+            h.wait_until_parked(endpoint, waiters)
             _thread.interrupt_main()
             return time.perf_counter()
 
@@ -305,7 +307,7 @@ def test_ctrl_c_interrupts_a_blocked_recv_and_the_channel_stays_usable(ctx):
         child = h.start(ctx, h.child_interrupted_recv, rx, ready, interrupted, results, [tx])
         rx.close()
         assert ready.wait(30)
-        h.wait_until_parked(tx.address, h.DATA_WAITERS_OFFSET)
+        h.wait_until_parked(tx, h.DATA_WAITERS_OFFSET)
         os.kill(child.pid, signal.SIGINT)
         assert interrupted.wait(2), "no KeyboardInterrupt from the blocked recv() within 2 s of SIGINT"
         tx.send(b"after the interrupt")
@@ -323,7 +325,7 @@ def test_ctrl_c_interrupts_a_blocked_send_which_sends_nothing(ctx):
         tx.close()
         filled = results.get(timeout=30)
         assert ready.wait(30)
-        h.wait_until_parked(rx.address, h.SPACE_WAITERS_OFFSET)
+        h.wait_until_parked(rx, h.SPACE_WAITERS_OFFSET)
         os.kill(child.pid, signal.SIGINT)
         assert interrupted.wait(2), "no KeyboardInterrupt from the blocked send() within 2 s of SIGINT"
         assert [rx.recv(timeout=30) for _ in range(filled)] == [h.message(seq, 100) for seq in range(filled)]

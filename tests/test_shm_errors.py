@@ -27,7 +27,6 @@ def ring():
     yield tx, rx
     tx.close()
     rx.close()
-    shmring.unlink(tx.address)
 
 
 @pytest.fixture
@@ -170,9 +169,10 @@ def test_creating_an_existing_name_raises_already_exists_and_leaves_it_intact(ad
         assert rx.recv(timeout=5) == b"still works"
 
 
-def test_a_second_writer_or_reader_raises_in_use(ring):
-    tx, rx = ring
-    for address, direction in ((tx.address, "w"), (rx.address, "r")):
+def test_a_second_writer_or_reader_raises_in_use(address):
+    tx = shmring.open(address, "w", create=True, capacity=CAPACITY)
+    rx = shmring.open(address, "r")
+    for direction in ("w", "r"):
         with pytest.raises(shmring.InUse, match="already held by a live process"):
             shmring.open(address, direction)
     tx.send(b"unharmed")
@@ -464,7 +464,7 @@ def test_recv_reports_a_hostile_sender_as_corrupt(ring, drained, corrupt):
         tx.send(bytes([i]) * 10)
     if drained:
         drain(rx)
-    corrupt(tx.address)
+    corrupt(tx)
     with pytest.raises(shmring.Corrupt, match="impossible values.*create a new ring"):
         rx.recv(timeout=1)
 
@@ -480,7 +480,7 @@ SENDER_SEES = {
 def test_send_reports_a_hostile_receiver_as_corrupt(ring, corrupt):
     tx, _ = ring
     fill_exactly(tx)
-    corrupt(tx.address)
+    corrupt(tx)
     with pytest.raises(shmring.Corrupt, match="impossible values.*create a new ring"):
         tx.send(b"x", timeout=1)
 
@@ -501,7 +501,7 @@ def test_tampering_with_an_own_index_is_reported_or_ignored(ring, corrupt):
     expected = [bytes([i]) * 10 for i in range(3)] + [b"after"]
     for msg in expected[:3]:
         tx.send(msg)
-    corrupt(tx.address)
+    corrupt(tx)
     try:
         tx.send(expected[3], timeout=1)
         got = [rx.recv(timeout=1) for _ in expected]
@@ -516,8 +516,8 @@ def test_a_blocked_recv_notices_corruption_while_it_waits(ring):
     tx, rx = ring
     blocked = h.Background(lambda: rx.recv(timeout=10))
     blocked.start()
-    h.wait_until_parked(rx.address, h.DATA_WAITERS_OFFSET)
-    h.poke(rx.address, h.HEAD_OFFSET, 3 * CAPACITY)
+    h.wait_until_parked(rx, h.DATA_WAITERS_OFFSET)
+    h.poke(rx, h.HEAD_OFFSET, 3 * CAPACITY)
     corrupted_at = time.perf_counter()
     blocked.join(10)
     assert isinstance(blocked.error, shmring.Corrupt)

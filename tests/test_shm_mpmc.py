@@ -34,7 +34,7 @@ def slot_state(lap: int, holder: int, state: int) -> int:
     return (lap << 9) | (holder << 3) | state
 
 
-def holder_index(address: str, table: int, pid: int) -> int:
+def holder_index(address, table: int, pid: int) -> int:
     """The entry of process `pid` in an end's holder table."""
     for i in range(63):
         if h.peek(address, table + 16 * i) >> 32 == pid:
@@ -45,6 +45,13 @@ def holder_index(address: str, table: int, pid: int) -> int:
 def mpmc_pair(**options):
     options = {"slots": 64, "slot_size": SLOT_SIZE, **options}
     return shmring.pair("shm", mode="mpmc", **options)
+
+
+def named_mpmc_pair():
+    """An mpmc ring with a name, so that more ends can open it by name."""
+    address = "shm://" + h.unique_name()
+    tx = shmring.open(address, "w", create=True, mode="mpmc", slots=64, slot_size=SLOT_SIZE)
+    return tx, shmring.open(address, "r", mode="mpmc")
 
 
 # ---- exactly once, in order per producer -------------------------------------------
@@ -73,7 +80,7 @@ def test_four_producers_four_consumers_move_a_million_messages_exactly_once():
 
 
 def test_every_receiver_gets_closed_once_every_sender_copy_closed():
-    tx, rx = mpmc_pair()
+    tx, rx = named_mpmc_pair()
     extra_tx = shmring.open(tx.address, "w", mode="mpmc")  # a second sender of the same ring
     receivers = [rx] + [shmring.open(rx.address, "r", mode="mpmc") for _ in range(2)]
     tx.send(b"one")
@@ -91,7 +98,7 @@ def test_every_receiver_gets_closed_once_every_sender_copy_closed():
 
 
 def test_a_second_sender_joins_instead_of_being_refused():
-    tx, rx = mpmc_pair()
+    tx, rx = named_mpmc_pair()
     with tx, rx, shmring.open(tx.address, "w", mode="mpmc") as other:
         other.send(b"hello")
         assert rx.recv(timeout=5) == b"hello"
@@ -162,14 +169,14 @@ def test_a_sender_killed_mid_write_costs_nothing_and_does_not_wedge_the_ring():
         child = start_holder(FORK, tx)
         # What the child leaves if killed between claiming slot 0 and publishing it:
         # the slot WRITING under its holder entry, the enqueue counter moved on.
-        holder = holder_index(tx.address, SENDER_HOLDERS, child.pid)
-        h.poke(tx.address, h.HEADER_SIZE, slot_state(0, holder, SLOT_WRITING))
-        h.poke(tx.address, h.HEAD_OFFSET, 1)
+        holder = holder_index(tx, SENDER_HOLDERS, child.pid)
+        h.poke(tx, h.HEADER_SIZE, slot_state(0, holder, SLOT_WRITING))
+        h.poke(tx, h.HEAD_OFFSET, 1)
         os.kill(child.pid, SIGKILL)
         child.join()
         tx.send(b"after")
         assert rx.recv(timeout=10) == b"after"  # the dead claim is skipped, not waited for
-        assert h.peek(tx.address, RECOVERED_WRITES) == 1
+        assert h.peek(tx, RECOVERED_WRITES) == 1
         assert tx.stats() == {"recovered_writes": 1, "recovered_reads": 0}
 
 
@@ -180,9 +187,9 @@ def test_a_receiver_killed_mid_read_loses_only_its_message():
         child = start_holder(FORK, rx)
         tx.send(b"taken by the dead")
         # What the child leaves if killed while copying slot 0 out.
-        holder = holder_index(rx.address, RECEIVER_HOLDERS, child.pid)
-        h.poke(rx.address, h.HEADER_SIZE, slot_state(0, holder, SLOT_READING))
-        h.poke(rx.address, h.TAIL_OFFSET, 1)
+        holder = holder_index(rx, RECEIVER_HOLDERS, child.pid)
+        h.poke(rx, h.HEADER_SIZE, slot_state(0, holder, SLOT_READING))
+        h.poke(rx, h.TAIL_OFFSET, 1)
         os.kill(child.pid, SIGKILL)
         child.join()
         tx.send(b"second")
@@ -196,9 +203,9 @@ def test_a_live_but_slow_claimer_is_never_overtaken():
     tx, rx = mpmc_pair(slots=4, claim_timeout=0.01)
     with tx, rx:
         child = start_holder(FORK, tx)
-        holder = holder_index(tx.address, SENDER_HOLDERS, child.pid)
-        h.poke(tx.address, h.HEADER_SIZE, slot_state(0, holder, SLOT_WRITING))
-        h.poke(tx.address, h.HEAD_OFFSET, 1)
+        holder = holder_index(tx, SENDER_HOLDERS, child.pid)
+        h.poke(tx, h.HEADER_SIZE, slot_state(0, holder, SLOT_WRITING))
+        h.poke(tx, h.HEAD_OFFSET, 1)
         tx.send(b"behind the slow one")
         with pytest.raises(shmring.Timeout):
             rx.recv(timeout=0.3)  # 30 claim timeouts: still waiting for the live claimer
@@ -284,7 +291,7 @@ def test_a_receiver_refuses_impossible_values(what, offset, value):
     with tx, rx:
         tx.send(b"genuine")
         fmt = "<I" if offset == SLOT_LENGTH else "<Q"
-        h.poke(rx.address, offset, value, fmt)
+        h.poke(rx, offset, value, fmt)
         with pytest.raises(shmring.Corrupt):
             rx.recv(timeout=1)
 
@@ -292,7 +299,7 @@ def test_a_receiver_refuses_impossible_values(what, offset, value):
 def test_a_sender_refuses_a_counter_far_ahead_of_the_slots():
     tx, rx = mpmc_pair(slots=4)
     with tx, rx:
-        h.poke(tx.address, h.HEAD_OFFSET, 4 * 10)  # ten laps ahead of every slot
+        h.poke(tx, h.HEAD_OFFSET, 4 * 10)  # ten laps ahead of every slot
         with pytest.raises(shmring.Corrupt):
             tx.send(b"x", timeout=1)
 
@@ -306,9 +313,9 @@ SLOT_STRIDE_OFFSET = 72  # identity.slot_stride (docs/FORMAT.md)
 def test_slots_stamped_laps_ahead_are_corrupt_not_an_endless_scan(side):
     tx, rx = mpmc_pair(slots=4)
     with tx, rx:
-        stride = h.peek(tx.address, SLOT_STRIDE_OFFSET)
+        stride = h.peek(tx, SLOT_STRIDE_OFFSET)
         for i in range(4):
-            h.poke(tx.address, h.HEADER_SIZE + i * stride, slot_state(1 << 40, 0, SLOT_FREE))
+            h.poke(tx, h.HEADER_SIZE + i * stride, slot_state(1 << 40, 0, SLOT_FREE))
         with pytest.raises(shmring.Corrupt):
             tx.send(b"x", timeout=0) if side == "send" else rx.recv(timeout=0)
 

@@ -42,7 +42,7 @@ enum shmring_error {
     SHMRING_ETOOBIG, SHMRING_ENOBUFS, SHMRING_ECORRUPT, SHMRING_ENOENT, SHMRING_EEXIST,
     SHMRING_ENOTSHMRING, SHMRING_EVERSION, SHMRING_ENOTREADY, SHMRING_EINUSE,
     SHMRING_EINVAL, SHMRING_ESYS, SHMRING_EKIND, SHMRING_ENOSPACE, SHMRING_EENDCLOSED,
-    SHMRING_EFOREIGN, ...
+    SHMRING_EFOREIGN, SHMRING_ENOTSUP, ...
 };
 enum shmring_refusal {
     SHMRING_REFUSE_NOT_REGULAR, SHMRING_REFUSE_OWNER, SHMRING_REFUSE_GROUP, SHMRING_REFUSE_OTHERS,
@@ -103,6 +103,11 @@ int shmring_adopt_after_fork(shmring_ring *r, const shmring_origin *origin);
 int shmring_close(shmring_ring *r);
 void shmring_free(shmring_ring *r);
 int shmring_unlink(const char *name);
+int shmring_spsc_create_sealed(uint64_t capacity, int *fd);
+int shmring_mpmc_create_sealed(uint64_t slots, uint64_t slot_size, int *fd);
+int shmring_open_fd(int fd, int role, int kind, shmring_ring **out);
+int shmring_import_fd(int fd, int role, int kind, const shmring_origin *origin, shmring_ring **out);
+int shmring_fd(const shmring_ring *r);
 
 int shmring_spsc_send(shmring_ring *r, const char *data, size_t len, int64_t timeout_ns);
 int64_t shmring_spsc_recv(shmring_ring *r, char *buf, size_t cap, int64_t timeout_ns);
@@ -139,6 +144,7 @@ typedef struct shmring_info {
     ...;
 } shmring_info;
 int shmring_inspect(const char *name, shmring_info *out);
+int shmring_inspect_handle(shmring_ring *r, shmring_info *out);
 
 uint64_t shmring_capacity(const shmring_ring *r);
 uint64_t shmring_max_message_size(const shmring_ring *r);

@@ -53,7 +53,9 @@ enum {
     FUZZ_OP_EXPORT = 7,   /* arg: role | mode << 1 */
     FUZZ_OP_CLOSE = 8,    /* arg: role | slot << 1 | free << 2 */
     FUZZ_OP_SELF = 9,     /* next byte: our pid from now on */
-    FUZZ_OP_POKE = 10,    /* next 3 bytes: u64 at offset 8 * (b0 | b1 << 8) += (int8_t)b2 */
+    FUZZ_OP_POKE = 10,    /* next 3 bytes: u64 at offset 8 * (b0 | b1 << 8) += (int8_t)b2, now
+                           * (arg 0) or in the middle of a later call: at the arg-th call
+                           * the core makes into the fake OS layer from now on */
     FUZZ_OP_CLAIM_TIMEOUT = 11, /* arg * 10 ms on every handle */
     FUZZ_OP_INSPECT = 12,
     FUZZ_OP_CLOCK = 13,   /* the clock jumps arg * 25 ms */
@@ -105,6 +107,10 @@ void fuzz_os_set_self(uint32_t pid);
 void fuzz_os_set_alive(uint32_t mask);
 uint32_t fuzz_os_alive(void);
 void fuzz_os_advance_clock(int64_t ns);
+/* Call fn at the `calls`-th call into this layer from now (pid, start time,
+ * liveness, clock): another process's write in the middle of one of ours.
+ * One at a time; reset by fuzz_os_reset(). */
+void fuzz_os_defer(unsigned calls, void (*fn)(void));
 uint64_t fuzz_start_time(uint32_t pid);
 
 /* A page-aligned allocation of exactly `size` bytes (free() it). */

@@ -9,7 +9,8 @@
  * SPSC recv / peek / consume / recv_many and send / send_many over whatever
  * head, tail and records say, MPMC recv / recv_many / send over whatever the
  * slots say (claims, dead claimers' recovery), exports and hand-overs, closes
- * (dead peers, the last closer), and a hostile peer's writes between calls.
+ * (dead peers, the last closer), and a hostile peer's writes between calls
+ * and in the middle of them.
  * Every call is non-blocking. Besides what ASan and UBSan report, a result
  * the API does not promise (a length over the buffer, a peeked pointer
  * outside the ring, a mapping left behind) fails the run.
@@ -215,7 +216,7 @@ static shmring_origin entry_origin(int role, uint32_t index) {
 
 static int64_t op_open(run *x, uint8_t arg) {
     int role = arg & 1, mode = arg >> 1, slot = free_slot(x, role);
-    shmring_origin o;
+    shmring_origin o = {0, 0, 0};
     bool import = true;
     int kind = x->kind;
     switch (mode) {
@@ -286,7 +287,7 @@ static int64_t op_export(run *x, uint8_t arg) {
     check_code(rc);
     if (rc != SHMRING_OK)
         return rc;
-    x->h[role][1 - from] != NULL ? shmring_free(x->h[role][1 - from]) : (void)0;
+    shmring_free(x->h[role][1 - from]); /* NULL: nothing */
     x->h[role][1 - from] = copy;
     if (mode == FUZZ_EXPORT_HANDOVER) { /* the exporter lets go of its copy */
         shmring_free(r);
@@ -309,19 +310,30 @@ static int64_t op_close(run *x, uint8_t arg) {
     return rc;
 }
 
-static int64_t op_poke(run *x) {
-    unsigned at = next_byte(x);
-    at |= (unsigned)next_byte(x) << 8;
-    int8_t delta = (int8_t)next_byte(x);
+/* A write by another process: the u64 at poke_offset += poke_delta. */
+static size_t poke_offset;
+static int8_t poke_delta;
+
+static void poke(void) {
     size_t size;
     unsigned char *base = fuzz_segment_base(&size);
-    size_t off = (size_t)at * 8;
-    if (base == NULL || off + sizeof(uint64_t) > size)
-        return FUZZ_NO_HANDLE;
+    if (base == NULL || poke_offset + sizeof(uint64_t) > size)
+        return;
     uint64_t v;
-    memcpy(&v, base + off, sizeof v); /* a peer's write between our calls */
-    v += (uint64_t)(int64_t)delta;
-    memcpy(base + off, &v, sizeof v);
+    memcpy(&v, base + poke_offset, sizeof v);
+    v += (uint64_t)(int64_t)poke_delta;
+    memcpy(base + poke_offset, &v, sizeof v);
+}
+
+static int64_t op_poke(run *x, uint8_t arg) {
+    unsigned at = next_byte(x);
+    at |= (unsigned)next_byte(x) << 8;
+    poke_offset = (size_t)at * 8;
+    poke_delta = (int8_t)next_byte(x);
+    if (arg == 0)
+        poke(); /* between our calls */
+    else
+        fuzz_os_defer(arg, poke); /* in the middle of one */
     return 0;
 }
 
@@ -364,7 +376,7 @@ static int64_t step(run *x, uint8_t byte) {
     case FUZZ_OP_EXPORT: return op_export(x, arg);
     case FUZZ_OP_CLOSE: return op_close(x, arg);
     case FUZZ_OP_SELF: fuzz_os_set_self(next_byte(x)); return 0;
-    case FUZZ_OP_POKE: return op_poke(x);
+    case FUZZ_OP_POKE: return op_poke(x, arg);
     case FUZZ_OP_CLAIM_TIMEOUT:
         for (int i = 0; i < 4; i++) {
             if (x->h[i / 2][i % 2] != NULL)

@@ -12,6 +12,7 @@
  * written next to it here, so the corpus is known to reach what it names.
  *
  * usage: gen_corpus DIR    (tools/fuzz.sh builds it; see tests/fuzz/README.md)
+ * GEN_CORPUS_VERBOSE=1 prints what each file's ops returned.
  */
 #define _POSIX_C_SOURCE 200809L /* posix_memalign, strtok_r */
 #include "fuzz.h"
@@ -48,7 +49,15 @@
 #define CLOCK(quarters) FUZZ_OP(FUZZ_OP_CLOCK, quarters)
 #define KILL(pid) FUZZ_OP(FUZZ_OP_KILL, 0), (pid)
 #define CONSUME FUZZ_OP(FUZZ_OP_CONSUME, 0)
-#define POKE(word, delta) FUZZ_OP(FUZZ_OP_POKE, 0), (uint8_t)((word) & 255), (uint8_t)((word) >> 8), (uint8_t)(delta)
+/* Another process adds delta to the u64 at byte 8 * word of the segment:
+ * now, or at the calls-th call of ours into the OS layer (mid-call). */
+#define POKE_AT(calls, word, delta)                                                            \
+    FUZZ_OP(FUZZ_OP_POKE, calls), (uint8_t)((word) & 255), (uint8_t)((word) >> 8), (uint8_t)(delta)
+#define POKE(word, delta) POKE_AT(0, word, delta)
+/* Words of the segment to poke. */
+#define W_HEAD (offsetof(shmring_header, head) / 8)
+#define W_END_STATE(role) ((offsetof(shmring_header, ends) + (role) * sizeof(shmring_end)) / 8)
+#define W_DATA(byte) ((SHMRING_HEADER_SIZE + (byte)) / 8)
 
 /* Size classes. */
 enum { C0 = 0, C1 = 1, C7 = 2, C8 = 3, C40 = 4, C100 = 5, CMAX = FUZZ_SIZE_MAX, COVER = FUZZ_SIZE_OVER,
@@ -256,7 +265,8 @@ static void finish(void) {
     for (unsigned i = 0; i < queued; i++) {
         pending *p = &queue[i];
         char path[4096];
-        snprintf(path, sizeof path, "%s/%s", out_dir, p->name);
+        if (snprintf(path, sizeof path, "%s/%s", out_dir, p->name) >= (int)sizeof path)
+            die("path too long", 0);
         FILE *f = fopen(path, "wb");
         if (f == NULL || fwrite(p->bytes, 1, p->size, f) != p->size || fclose(f) != 0)
             die(strerror(errno), 0);
@@ -280,6 +290,8 @@ static void finish(void) {
         }
         if (tok != NULL)
             ok = false;
+        if (getenv("GEN_CORPUS_VERBOSE") != NULL)
+            printf("%-32s%s\n", p->name, got);
         if (!ok) {
             fprintf(stderr, "gen_corpus: %s: the script returned%s\n  expected: %s\n", p->name, got,
                     p->expect);
@@ -301,6 +313,9 @@ static void spsc_corpus(void) {
          "0 0 0 0 0 40 0 3 EAGAIN 0 ECLOSED 0",
          OPEN(S), OPEN(R), SEND(C40), SEND(C0), SEND_MANY(3, 0x05), RECV(CMAX), PEEK(1),
          RECV_MANY(8, CMAX), RECV(CMAX), CLOSE(S), RECV(CMAX), INSPECT);
+    /* Someone else opens the sender end while we do. */
+    EMIT("spsc-new-open-race", SHMRING_KIND_SPSC, ME, 1, ALL, "0 EENDCLOSED 0",
+         POKE_AT(2, W_END_STATE(S), 1), OPEN(S), OPEN(R));
     EMIT("spsc-new-kinds-poll", SHMRING_KIND_MPMC | FUZZ_F_POLL, ME, 1, ALL,
          "EKIND 0 0 0 ETOOBIG ENOBUFS ENOBUFS 504 EAGAIN 0 ECLOSED",
          OPEN(S), OPEN_ANY(S), OPEN_OTHER(R), SEND(CMAX), SEND(COVER), RECV(C100),
@@ -316,6 +331,10 @@ static void spsc_corpus(void) {
          OPEN(R), RECV(CMAX), RECV(CMAX), RECV(CMAX), OPEN(S));
     EMIT("spsc-sender-only-dead", 0, ME, 1, DEAD(3), "0 8 100 ECLOSED 0",
          OPEN(R), RECV(CMAX), RECV(CMAX), RECV(CMAX), INSPECT);
+    /* Mid-call writes: the sender's end turns CLOSED, head moves. */
+    EMIT("spsc-sender-only-races", SHMRING_KIND_SPSC, ME, 1, ALL, "0 8 100 0 * 0 * *",
+         OPEN(R), RECV(CMAX), RECV(CMAX), POKE_AT(1, W_END_STATE(S), 1), RECV(CMAX),
+         POKE_AT(2, W_HEAD, 16), RECV(CMAX), RECV(CMAX));
     finish();
 
     /* Sender pid 3 and receiver pid 4, five messages queued. */
@@ -357,8 +376,22 @@ static void spsc_corpus(void) {
          TAKE(R, 0), RECV(CMAX), RECV(CMAX), RECV(CMAX), TAKE(S, 0), SEND(CMAX));
     EMIT("spsc-wrapped-peek", 0, ME, 1, ALL, "0 200 200 0 EAGAIN",
          TAKE(R, 0), PEEK(1), PEEK(0), CONSUME, PEEK(1));
+    EMIT("spsc-wrapped-bad-padding", SHMRING_KIND_SPSC, ME, 1, ALL, "0 0 200 ECORRUPT ECORRUPT",
+         TAKE(R, 0), POKE(W_DATA(832), 8), RECV(CMAX), RECV(CMAX), PEEK(0));
     EMIT("spsc-wrapped-many", SHMRING_KIND_SPSC, ME, 1, ALL, "0 2 0 0 EAGAIN 1",
          TAKE(R, 0), RECV_MANY(8, CMAX), TAKE(S, 0), SEND(CMAX), SEND_MANY(2, 0x2d), RECV_MANY(4, CMAX));
+    finish();
+
+    /* Wrapped without padding: 128-byte records from 512 up to the end
+     * exactly, and two more from 0 (a longer one at 896 would cross it). */
+    spsc(1024);
+    tx = open_as(3, S);
+    rx = open_as(4, R);
+    send_n(tx, 120, 8);
+    recv_n(rx, 4);
+    send_n(tx, 120, 2);
+    EMIT("spsc-wrapped-exact", SHMRING_KIND_SPSC, ME, 1, ALL, "0 3 120 2 EAGAIN",
+         TAKE(R, 0), RECV_MANY(3, CBATCH), RECV(CMAX), RECV_MANY(8, CBATCH), RECV(CMAX));
     finish();
 
     /* Full: nine 100-byte messages (112-byte records) in 1024 bytes. */
@@ -484,6 +517,9 @@ static void mpmc_corpus(void) {
     send_n(tx, 7, 1);
     EMIT("mpmc-open-join", SHMRING_KIND_MPMC, ME, 1, ALL, "0 40 0 7 EAGAIN 0 0 8 0",
          OPEN(R), RECV(CMAX), RECV(CMAX), RECV(CMAX), RECV(CMAX), OPEN(S), SEND(C8), RECV(CMAX), INSPECT);
+    /* The receiver end closes while we join it (after our copy is counted). */
+    EMIT("mpmc-open-join-race", SHMRING_KIND_MPMC, ME, 1, ALL, "0 EENDCLOSED 0",
+         POKE_AT(3, W_END_STATE(R), 1), OPEN(R), INSPECT);
     EMIT("mpmc-open-senders-dead", 0, ME, 1, DEAD(3) & DEAD(4), "0 2 7 ECLOSED EENDCLOSED",
          OPEN(R), RECV_MANY(8, CMAX), RECV(CMAX), RECV(CMAX), OPEN(S));
     EMIT("mpmc-open-receivers-dead", SHMRING_KIND_MPMC, ME, 1, DEAD(5) & DEAD(6), "EENDCLOSED 0 ECLOSED 0",
@@ -518,6 +554,9 @@ static void mpmc_corpus(void) {
          OPEN(R), CLAIM(0), RECV(CMAX), RECV(CMAX), RECV(CMAX), RECV(CMAX), INSPECT);
     EMIT("mpmc-dead-writer-clock", SHMRING_KIND_MPMC, ME, 60, DEAD(3), "0 40 EAGAIN 8 0",
          OPEN(R), RECV(CMAX), RECV(CMAX), RECV(CMAX), INSPECT);
+    EMIT("mpmc-dead-writer-races", SHMRING_KIND_MPMC, ME, 1, DEAD(3), "0 0 40 0 * 0 * *",
+         OPEN(R), CLAIM(0), RECV(CMAX), POKE_AT(3, W_DATA(64), 1), RECV(CMAX),
+         POKE_AT(1, W_END_STATE(S), 1), RECV(CMAX), RECV(CMAX));
     EMIT("mpmc-dead-writer-alive", SHMRING_KIND_MPMC | FUZZ_F_POLL, ME, 1, ALL,
          "0 0 40 EAGAIN EAGAIN 0 0",
          OPEN(R), CLAIM(0), RECV(CMAX), RECV(CMAX), RECV(CMAX), OPEN(S), SEND(C1));
@@ -603,8 +642,8 @@ static void mpmc_corpus(void) {
     atomic_store(&hdr()->ends[S].holders[1].pid_copies, (UINT64_C(12) << 32) | UINT32_MAX);
     EMIT("mpmc-full-table-dead", SHMRING_KIND_MPMC, 100, 1, DEAD(7) & DEAD(12), "0 8 0 0 0",
          OPEN(R), RECV(CMAX), OPEN(S), SEND(C1), INSPECT);
-    EMIT("mpmc-full-table-alive", SHMRING_KIND_MPMC, 100, 1, ALL, "EINUSE 0 0 EINUSE",
-         OPEN(R), OPEN(S), SEND(C1), OPEN(R));
+    EMIT("mpmc-full-table-alive", SHMRING_KIND_MPMC, 100, 1, ALL, "EINUSE 0 0 EINUSE EINUSE",
+         OPEN(R), OPEN(S), SEND(C1), OPEN(R), FORGED(R, 3, 0));
     finish();
 }
 

@@ -30,7 +30,25 @@ static uint32_t self_pid = 1;
 static uint32_t alive_mask = UINT32_MAX;
 static int64_t clock_ns, clock_step_ns;
 
+static void (*deferred)(void);
+static unsigned deferred_calls;
+
+void fuzz_os_defer(unsigned calls, void (*fn)(void)) {
+    deferred = fn;
+    deferred_calls = calls;
+}
+
+/* Every call into this layer: fire a deferred write when its turn comes. */
+static void tick(void) {
+    if (deferred != NULL && --deferred_calls == 0) {
+        void (*fn)(void) = deferred;
+        deferred = NULL;
+        fn();
+    }
+}
+
 void fuzz_os_reset(uint32_t pid, uint32_t mask, int64_t step_ns) {
+    deferred = NULL;
     self_pid = pid != 0 ? pid : 1;
     alive_mask = mask;
     clock_ns = INT64_C(1000000000);
@@ -45,10 +63,18 @@ void fuzz_os_advance_clock(int64_t ns) { clock_ns += ns; }
 /* Never 0, and another pid's never matches (pid reuse reads as death). */
 uint64_t fuzz_start_time(uint32_t pid) { return (uint64_t)pid * 2 + 1; }
 
-uint32_t shmring_self_pid(void) { return self_pid; }
-uint64_t shmring_self_start_time(void) { return fuzz_start_time(self_pid); }
+uint32_t shmring_self_pid(void) {
+    tick();
+    return self_pid;
+}
+
+uint64_t shmring_self_start_time(void) {
+    tick();
+    return fuzz_start_time(self_pid);
+}
 
 bool shmring_process_alive(uint32_t pid, uint64_t start_time) {
+    tick();
     if (pid == 0)
         return false;
     if (pid != self_pid && ((alive_mask >> (pid % 32)) & 1) == 0)
@@ -57,6 +83,7 @@ bool shmring_process_alive(uint32_t pid, uint64_t start_time) {
 }
 
 int64_t shmring_now_ns(void) {
+    tick();
     clock_ns += clock_step_ns; /* at most 255 ms a read: no overflow in a run */
     return clock_ns;
 }
@@ -201,6 +228,21 @@ void shmring_segment_detach(shmring_segment *seg) {
     seg->base = NULL;
     seg->size = 0;
     seg->copy = false;
+}
+
+/* Sealed rings differ only in how they are mapped (segment_posix.c); once
+ * mapped, the same check_header and ring code read them as fuzzed here. */
+int shmring_segment_create_sealed(size_t size, shmring_segment *seg, int *fd) {
+    (void)size;
+    (void)seg;
+    (void)fd;
+    return SHMRING_ENOTSUP;
+}
+
+int shmring_segment_attach_fd(int fd, shmring_segment *seg) {
+    (void)fd;
+    (void)seg;
+    return SHMRING_ENOTSUP;
 }
 
 int shmring_segment_unlink(const char *name) {

@@ -86,6 +86,10 @@ POLL_NS = 4_000
 SCRATCH_BYTES = 64 * 1024
 BATCH_BYTES = 256 * 1024  # recv_many copies a batch into this much (MPMC: at least one slot)
 NOT_READY_WAIT = 2.0  # seconds open() waits for a creator to finish initialising
+ANONYMOUS = "shm:anonymous"  # the address of a pair() ring with no name (Linux: a sealed memfd)
+# Linux: pair() rings live in sealed memfds, which nobody can shrink (README:
+# Truncation). SHMRING_NAMED_PAIRS=1 makes them named segments as elsewhere.
+_SEALED_PAIRS = sys.platform.startswith("linux") and os.environ.get("SHMRING_NAMED_PAIRS") != "1"
 
 _SENDER = lib.SHMRING_ROLE_SENDER
 _RECEIVER = lib.SHMRING_ROLE_RECEIVER
@@ -142,6 +146,12 @@ def _call_in_slices(call, timeout):
 def _error(rc: int, address: str, what: str = "", trust=None) -> Exception:
     """The exception for a C error code (``trust``: what the failed open trusted)."""
     name = address.removeprefix("shm://")
+    if rc == lib.SHMRING_EFOREIGN and address == ANONYMOUS:
+        return ForeignSegment(
+            f"{address}: the descriptor handed over is not a sealed ring of this user's alone (made by "
+            "shmring.pair() on Linux); shmring mapped nothing. Hand on the endpoint itself (pickle it), "
+            "not a descriptor of another file"
+        )
     if rc == lib.SHMRING_EFOREIGN:
         return _foreign(name, trust)
     if rc in (lib.SHMRING_ETIMEDOUT, _EAGAIN):
@@ -264,7 +274,7 @@ class _ShmEndpoint:
         self._spin_us = spin_us
         self._claim_timeout = claim_timeout
         self._fork_origin = None
-        self.address = f"shm://{name}"
+        self.address = ANONYMOUS if name is None else f"shm://{name}"
         self.mode = "spsc" if self._kind == _SPSC else "mpmc"
         self.capacity = lib.shmring_capacity(handle)  # SPSC: bytes; MPMC: slots
         self.max_message_size = lib.shmring_max_message_size(handle)
@@ -280,8 +290,10 @@ class _ShmEndpoint:
 
     def stats(self) -> dict:
         """MPMC: claims of dead processes taken back (see docs)."""
-        info = inspect(self._name)
-        return {"recovered_writes": info["recovered_writes"], "recovered_reads": info["recovered_reads"]}
+        self._check_open("stats")
+        info = ffi.new("shmring_info *")
+        lib.shmring_inspect_handle(self._h, info)
+        return {"recovered_writes": info.recovered_writes, "recovered_reads": info.recovered_reads}
 
     def _export(self):
         origin = ffi.new("shmring_origin *")
@@ -292,9 +304,23 @@ class _ShmEndpoint:
 
     def __reduce__(self):
         self._check_open("pickle")
+        if self._name is None:
+            return self._reduce_sealed()
         o = self._export()
         return (_rebuild, (self._role, self._name, o.pid, o.holder, o.start_time, self._spin_us,
                            self._claim_timeout, getattr(self, "_trust", None)))
+
+    def _reduce_sealed(self):
+        """A ring with no name travels as a descriptor: inherited by a child
+        that Process.start() spawns, else served to the unpickler by this
+        process (multiprocessing.reduction.DupFd, as multiprocessing hands
+        on sockets), which must then still run."""
+        from multiprocessing.reduction import DupFd
+
+        fd = DupFd(lib.shmring_fd(self._h))  # first: if this fails, no copy is counted
+        o = self._export()
+        return (_rebuild_sealed, (self._role, fd, o.pid, o.holder, o.start_time, self._spin_us,
+                                  self._claim_timeout))
 
     def _raise(self, rc: int, what: str):
         self._check_open(what)
@@ -824,6 +850,28 @@ def _rebuild(role, name, pid, holder, start_time, spin_us, claim_timeout, trust=
     return ep
 
 
+def _rebuild_sealed(role, fd_holder, pid, holder, start_time, spin_us, claim_timeout):
+    """Unpickle an endpoint of a ring with no name: map its descriptor and
+    take over the exported copy."""
+    try:
+        fd = fd_holder.detach()
+    except OSError as e:
+        raise ChannelError(
+            f"{ANONYMOUS}: the process that pickled this endpoint is gone, and with it the only way to its "
+            f"ring ({e}); a ring made by pair() is handed on while its process runs (for rings that outlive "
+            "it, use shmring.open with a name)"
+        ) from None
+    origin = ffi.new("shmring_origin *", {"pid": pid, "holder": holder, "start_time": start_time})
+    out = ffi.new("shmring_ring **")
+    try:
+        rc = lib.shmring_import_fd(fd, role, 0, origin, out)
+    finally:
+        os.close(fd)  # the handle keeps a duplicate
+    if rc != 0:
+        raise _error(rc, ANONYMOUS, "unpickle")
+    return _endpoint(out[0], role, None, spin_us, claim_timeout)
+
+
 # ---- whose a segment is (issue 13: foreign segments) -----------------------------
 #
 # Anyone on a machine may create a segment under any free name, with a valid
@@ -1082,24 +1130,43 @@ class _Shape:
                 raise TypeError("capacity is for mode='spsc'; an mpmc ring takes slots and slot_size")
             self.slots, self.slot_size = slots, slot_size
 
+    def _sizes(self) -> tuple:
+        """The checked sizes the C create calls take: (capacity,) or (slots, slot_size)."""
+        if self.kind == _SPSC:
+            return (_check_capacity(DEFAULT_CAPACITY if self.capacity is None else self.capacity),)
+        slots = _check_power_of_two("slots", DEFAULT_SLOTS if self.slots is None else self.slots,
+                                    lib.SHMRING_MIN_SLOTS, lib.SHMRING_MAX_SLOTS)
+        slot_size = DEFAULT_SLOT_SIZE if self.slot_size is None else self.slot_size
+        if isinstance(slot_size, bool) or not isinstance(slot_size, int):
+            raise TypeError(f"slot_size must be an int (bytes), not {type(slot_size).__name__}")
+        if not 1 <= slot_size <= lib.SHMRING_MAX_SLOT_SIZE:
+            raise ValueError(f"slot_size must be from 1 to {lib.SHMRING_MAX_SLOT_SIZE} bytes, got {slot_size}")
+        return slots, slot_size
+
+    def _check_created(self, rc: int, sizes: tuple, address: str) -> None:
+        if rc == lib.SHMRING_EINVAL and self.kind == _MPMC:  # perms were checked by _perms(): the size is wrong
+            raise ValueError(f"{sizes[0]} slots of {sizes[1]} bytes exceed {lib.SHMRING_MAX_MPMC_BYTES} bytes; "
+                             "use fewer or smaller slots")
+        if rc != 0:
+            raise _error(rc, address, "create")
+
     def create(self, name: str, perms=ffi.NULL) -> None:
         """Make the segment; ``perms`` (from _perms()): who else may use it, NULL for nobody."""
-        if self.kind == _SPSC:
-            capacity = _check_capacity(DEFAULT_CAPACITY if self.capacity is None else self.capacity)
-            rc = lib.shmring_spsc_create_with(name.encode(), capacity, perms)
-        else:
-            slots = _check_power_of_two("slots", DEFAULT_SLOTS if self.slots is None else self.slots,
-                                        lib.SHMRING_MIN_SLOTS, lib.SHMRING_MAX_SLOTS)
-            slot_size = DEFAULT_SLOT_SIZE if self.slot_size is None else self.slot_size
-            if isinstance(slot_size, bool) or not isinstance(slot_size, int):
-                raise TypeError(f"slot_size must be an int (bytes), not {type(slot_size).__name__}")
-            if not 1 <= slot_size <= lib.SHMRING_MAX_SLOT_SIZE:
-                raise ValueError(f"slot_size must be from 1 to {lib.SHMRING_MAX_SLOT_SIZE} bytes, got {slot_size}")
-            rc = lib.shmring_mpmc_create_with(name.encode(), slots, slot_size, perms)
-            if rc == lib.SHMRING_EINVAL:  # perms were checked by _perms(): the size is what is wrong
-                raise ValueError(f"{slots} slots of {slot_size} bytes exceed {lib.SHMRING_MAX_MPMC_BYTES} bytes; use fewer or smaller slots")
-        if rc != 0:
-            raise _error(rc, f"shm://{name}", "create")
+        sizes = self._sizes()
+        make = lib.shmring_spsc_create_with if self.kind == _SPSC else lib.shmring_mpmc_create_with
+        self._check_created(make(name.encode(), *sizes, perms), sizes, f"shm://{name}")
+
+    def create_sealed(self):
+        """Linux: make a ring with no name in a sealed memfd; its descriptor
+        (the caller closes it), or None where this system has none."""
+        sizes = self._sizes()
+        fd = ffi.new("int *")
+        make = lib.shmring_spsc_create_sealed if self.kind == _SPSC else lib.shmring_mpmc_create_sealed
+        rc = make(*sizes, fd)
+        if rc == lib.SHMRING_ENOTSUP:
+            return None
+        self._check_created(rc, sizes, ANONYMOUS)
+        return fd[0]
 
     def check_existing(self, name: str) -> None:
         """Before opening an existing ring: do the sizes asked for match it?"""
@@ -1131,17 +1198,40 @@ def _open_end(name: str, role: int, kind: int, spin_us: float, claim_timeout: fl
     return ep
 
 
+def _open_sealed(fd: int, role: int, kind: int, spin_us: float, claim_timeout: float):
+    out = ffi.new("shmring_ring **")
+    rc = lib.shmring_open_fd(fd, role, kind, out)
+    if rc != 0:
+        raise _error(rc, ANONYMOUS, "open")
+    return _endpoint(out[0], role, None, spin_us, claim_timeout)
+
+
 def pair(*, mode: str = "spsc", capacity: int | None = None, slots: int | None = None,
          slot_size: int | None = None, spin_us: float = DEFAULT_SPIN_US,
          claim_timeout: float = DEFAULT_CLAIM_TIMEOUT) -> tuple[ShmSender, ShmReceiver]:
-    """A new anonymous ring: (Sender, Receiver). The segment is unlinked when both ends close.
+    """A new anonymous ring: (Sender, Receiver).
 
     mode="spsc": capacity bytes (default 1 MiB), messages up to capacity/2 - 8.
     mode="mpmc": slots (default 4096) of slot_size bytes (default 256); pickle
     either end to as many processes as you like.
+
+    Linux: the ring has no name. It lives in a memfd sealed against
+    resizing, so no process can shrink it under the ends (README:
+    Truncation); a pickled end travels as a descriptor, so the process that
+    pickles it must run until the other side unpickles it (a child started
+    by Process.start inherits it at once). Its memory goes with the last
+    end. Elsewhere (and where the kernel refuses memfds) the ring is a
+    named segment, unlinked when both ends close.
     """
     shape = _Shape(mode, capacity, slots, slot_size)
     spin_us, claim_timeout = _check_waits(spin_us, claim_timeout)
+    fd = shape.create_sealed() if _SEALED_PAIRS else None
+    if fd is not None:
+        try:
+            return (_open_sealed(fd, _SENDER, shape.kind, spin_us, claim_timeout),
+                    _open_sealed(fd, _RECEIVER, shape.kind, spin_us, claim_timeout))
+        finally:
+            os.close(fd)  # each end keeps a duplicate
     name = "shmr-" + secrets.token_hex(8)
     shape.create(name)
     try:
