@@ -110,12 +110,15 @@ static void write_identity(shmring_segment *seg, const geometry *g, uint64_t tot
     atomic_store_explicit(&id->magic, SHMRING_MAGIC, memory_order_release);
 }
 
-static int create_segment(const char *name, const geometry *g, const shmring_perms *perms) {
-    if (shmring_name_check(name) != SHMRING_OK)
+/* A named segment (name, perms), or with name NULL a sealed one whose
+ * descriptor goes to *fd, which then keeps it. */
+static int create_segment(const char *name, const geometry *g, const shmring_perms *perms, int *fd) {
+    if (name != NULL && shmring_name_check(name) != SHMRING_OK)
         return SHMRING_EINVAL;
     shmring_segment seg = {0};
     uint64_t total = SHMRING_HEADER_SIZE + g->data_bytes;
-    int rc = shmring_segment_create(name, (size_t)total, perms, &seg);
+    int rc = name != NULL ? shmring_segment_create(name, (size_t)total, perms, &seg)
+                          : shmring_segment_create_sealed((size_t)total, &seg, fd);
     if (rc != SHMRING_OK)
         return rc;
     write_identity(&seg, g, total);
@@ -123,40 +126,29 @@ static int create_segment(const char *name, const geometry *g, const shmring_per
     return SHMRING_OK;
 }
 
-static int create_sealed(const geometry *g, int *fd) {
-    shmring_segment seg = {0};
-    uint64_t total = SHMRING_HEADER_SIZE + g->data_bytes;
-    int rc = shmring_segment_create_sealed((size_t)total, &seg, fd);
-    if (rc != SHMRING_OK)
-        return rc;
-    write_identity(&seg, g, total);
-    shmring_segment_detach(&seg); /* *fd keeps it */
-    return SHMRING_OK;
-}
-
 int shmring_spsc_create_sealed(uint64_t capacity, int *fd) {
     geometry g;
     int rc = spsc_geometry(capacity, &g);
-    return rc != SHMRING_OK ? rc : create_sealed(&g, fd);
+    return rc != SHMRING_OK ? rc : create_segment(NULL, &g, NULL, fd);
 }
 
 int shmring_mpmc_create_sealed(uint64_t slots, uint64_t slot_size, int *fd) {
     geometry g;
     int rc = mpmc_geometry(slots, slot_size, &g);
-    return rc != SHMRING_OK ? rc : create_sealed(&g, fd);
+    return rc != SHMRING_OK ? rc : create_segment(NULL, &g, NULL, fd);
 }
 
 int shmring_spsc_create_with(const char *name, uint64_t capacity, const shmring_perms *perms) {
     geometry g;
     int rc = spsc_geometry(capacity, &g);
-    return rc != SHMRING_OK ? rc : create_segment(name, &g, perms);
+    return rc != SHMRING_OK ? rc : create_segment(name, &g, perms, NULL);
 }
 
 int shmring_mpmc_create_with(const char *name, uint64_t slots, uint64_t slot_size,
                              const shmring_perms *perms) {
     geometry g;
     int rc = mpmc_geometry(slots, slot_size, &g);
-    return rc != SHMRING_OK ? rc : create_segment(name, &g, perms);
+    return rc != SHMRING_OK ? rc : create_segment(name, &g, perms, NULL);
 }
 
 int shmring_spsc_create(const char *name, uint64_t capacity) {

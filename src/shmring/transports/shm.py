@@ -290,8 +290,7 @@ class _ShmEndpoint:
 
     def stats(self) -> dict:
         """MPMC: claims of dead processes taken back (see docs)."""
-        self._check_open("stats")
-        info = ffi.new("shmring_info *")
+        info = ffi.new("shmring_info *")  # the handle's mapping lives until it is freed, closed or not
         lib.shmring_inspect_handle(self._h, info)
         return {"recovered_writes": info.recovered_writes, "recovered_reads": info.recovered_reads}
 
@@ -862,14 +861,10 @@ def _rebuild_sealed(role, fd_holder, pid, holder, start_time, spin_us, claim_tim
             "it, use shmring.open with a name)"
         ) from None
     origin = ffi.new("shmring_origin *", {"pid": pid, "holder": holder, "start_time": start_time})
-    out = ffi.new("shmring_ring **")
     try:
-        rc = lib.shmring_import_fd(fd, role, 0, origin, out)
+        return _open_sealed(fd, role, 0, spin_us, claim_timeout, origin)
     finally:
         os.close(fd)  # the handle keeps a duplicate
-    if rc != 0:
-        raise _error(rc, ANONYMOUS, "unpickle")
-    return _endpoint(out[0], role, None, spin_us, claim_timeout)
 
 
 # ---- whose a segment is (issue 13: foreign segments) -----------------------------
@@ -1198,11 +1193,15 @@ def _open_end(name: str, role: int, kind: int, spin_us: float, claim_timeout: fl
     return ep
 
 
-def _open_sealed(fd: int, role: int, kind: int, spin_us: float, claim_timeout: float):
+def _open_sealed(fd: int, role: int, kind: int, spin_us: float, claim_timeout: float, origin=None):
+    """An end on a sealed ring's descriptor: a new copy, or (origin) the exported one taken over."""
     out = ffi.new("shmring_ring **")
-    rc = lib.shmring_open_fd(fd, role, kind, out)
+    if origin is None:
+        rc = lib.shmring_open_fd(fd, role, kind, out)
+    else:
+        rc = lib.shmring_import_fd(fd, role, kind, origin, out)
     if rc != 0:
-        raise _error(rc, ANONYMOUS, "open")
+        raise _error(rc, ANONYMOUS, "open" if origin is None else "unpickle")
     return _endpoint(out[0], role, None, spin_us, claim_timeout)
 
 
