@@ -34,8 +34,10 @@ SHAPES = {
     "mpmc": ("shm", {"mode": "mpmc", "slots": 16, "slot_size": 256}),
     "pipe": ("pipe", {}),
     "socket": ("socket", {}),
+    "queue": ("queue", {"maxsize": 64}),
 }
-STREAMS_ON_WINDOWS = "Windows: the overlapped pipe and socket reads can still lose a read to a handler (not yet as safe as POSIX)"
+STREAMS_ON_WINDOWS = ("Windows: the overlapped pipe and socket reads and the queue's recv_bytes can still lose a read "
+                      "to a handler (not yet as safe as POSIX)")
 
 
 def _pair(shape):

@@ -19,6 +19,7 @@ SHAPES = {
     "mpmc": ("shm", {"mode": "mpmc", "slots": 4, "slot_size": 256}),
     "pipe": ("pipe", {}),
     "socket": ("socket", {}),
+    "queue": ("queue", {"maxsize": 4}),
 }
 
 

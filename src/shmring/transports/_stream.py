@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import os
 import weakref
-from itertools import starmap
 
 from .._buffers import message_view, writable_view
 from ..channel import (
@@ -41,12 +40,12 @@ from ..channel import (
     Receiver,
     Sender,
     Timeout,
-    check_count,
     check_timeout,
     concurrent_use,
 )
 from ..framing import FrameReader, FrameWriter
 from . import _open_ends
+from ._held import CountedSends, HeldMessages
 
 DEFAULT_MAX_MESSAGE_SIZE = 16 << 20
 
@@ -180,9 +179,6 @@ class _StreamEndpoint:
         return (_rebuild, (type(self), self.address, self.max_message_size, self._handles.dup(self._fd), peer_seen))
 
 
-_NO_ARGUMENTS = ((),)  # starmap(f, _NO_ARGUMENTS): f() once, called from C
-
-
 def _note(error: BaseException, sent: int) -> None:
     """``error.sent = sent``, where a handler raising as this is called (its
     exception then has no ``sent``, read as 0) tells no lie: sent is 0."""
@@ -199,7 +195,7 @@ def _rebuild(cls, address, max_message_size, dup_fd, peer_seen):
     return ep
 
 
-class StreamSender(_StreamEndpoint, Sender):
+class StreamSender(CountedSends, _StreamEndpoint, Sender):
     """Sends frames into a pipe, FIFO or stream socket."""
 
     def __init__(self, address: str, max_message_size: int, fd: int | None, **options):
@@ -256,19 +252,6 @@ class StreamSender(_StreamEndpoint, Sender):
         finally:
             self._busy = False
 
-    def send_many(self, messages, *, timeout=None) -> None:
-        """Send every message, in order, each whole. An exception leaving it
-        carries ``sent``: how many went (a begun frame counts: it goes out whole)."""
-        start = self._sent_total
-        try:
-            super().send_many(messages, timeout=timeout)
-        except BaseException as e:
-            try:
-                e.sent = self._sent_total - start  # type: ignore[attr-defined]  (counted by send, no call here)
-            except AttributeError:
-                pass
-            raise
-
     def _before_close(self) -> None:
         if self._framer is not None and self._framer.pending:
             try:
@@ -286,7 +269,7 @@ class StreamSender(_StreamEndpoint, Sender):
             )
 
 
-class StreamReceiver(_StreamEndpoint, Receiver):
+class StreamReceiver(HeldMessages, _StreamEndpoint, Receiver):
     """Receives frames from a pipe, FIFO or stream socket."""
 
     def __init__(self, address: str, max_message_size: int, fd: int | None, **options):
@@ -350,44 +333,14 @@ class StreamReceiver(_StreamEndpoint, Receiver):
         finally:
             self._busy = False
 
-    def recv_many(self, max_n: int, *, timeout=None) -> list:
-        """Wait for one message, then take up to ``max_n`` in all of those
-        that arrive without waiting."""
-        check_count(max_n)
-        if self._deferred_error is not None:
-            error, self._deferred_error = self._deferred_error, None
-            raise error
-        if self._busy:
-            raise concurrent_use("recv_many", self.address)
-        self._busy = True
-        batch: list = []
-        try:
-            held = self._held
-            if held:
-                message = held[0]
-                del held[0]
-                return [message]
-            if timeout is not None:
-                check_timeout(timeout)
-            reader = self._framer
-            if reader is None:
-                reader = self._framer_for("recv_many", timeout)
-            self._take_batch(reader, batch, max_n, timeout)  # a call, not a loop: see _take_batch
-            return batch
-        except BaseException:
-            self._held[0:0] = batch  # taken but not returned: they come first next time (no call)
-            raise
-        finally:
-            self._busy = False
-
-    def _take_batch(self, reader, batch: list, max_n: int, timeout) -> None:
-        """Append to ``batch`` up to ``max_n`` messages, waiting only for the first.
-
-        A loop of its own because CPython 3.12+ leaves a loop's back edge out
-        of the enclosing try's exception table (gh-108214): a signal handler
-        raising there would skip recv_many's except clause and lose the batch.
-        Here it propagates through the call, which the try does cover.
-        """
+    def _take_batch(self, batch: list, max_n: int, timeout) -> None:
+        """Append to ``batch`` up to ``max_n`` messages, waiting only for the first
+        (a loop of its own: see HeldMessages)."""
+        if timeout is not None:
+            check_timeout(timeout)
+        reader = self._framer
+        if reader is None:
+            reader = self._framer_for("recv_many", timeout)
         wait = timeout
         while len(batch) < max_n:
             try:
@@ -404,21 +357,6 @@ class StreamReceiver(_StreamEndpoint, Receiver):
             reader._start, reader._large, reader._direct = reader.after  # consumed now, kept by the append
             batch.append(message)
             wait = 0
-
-    def __iter__(self):
-        """Each message until Closed; recv's message goes into ``_held``
-        inside one C call (list.extend), so no signal handler can run
-        between the recv and the yield."""
-        held = self._held
-        while True:
-            if not held:
-                try:
-                    held.extend(starmap(self.recv, _NO_ARGUMENTS))
-                except Closed:
-                    return
-            message = held[0]
-            del held[0]
-            yield message
 
     def _check_picklable(self) -> None:
         if self._held:

@@ -41,9 +41,17 @@ What multiprocessing.Queue cannot do, and so this transport does not:
 - ``close`` of a sender waits until its feeder thread has written out what
   it buffered, so while the receiver lives but does not read, it waits (as
   ``Queue.join_thread`` does); if the receiver is gone it stops waiting.
-- Ctrl-C that lands while ``recv`` is in the middle of reading one message
-  (not while waiting for one) leaves the pipe mid-message, as with
-  ``Queue.get``.
+- An exception that a signal handler (Ctrl-C) raises inside
+  multiprocessing's own Python code (``Queue.put``, which ``send`` calls;
+  on Windows also ``Connection.recv_bytes``) can still lose or duplicate
+  that message.
+
+Interrupts elsewhere lose nothing: the receiving end reads each frame with
+:mod:`._queue_frames`, so a ``recv`` interrupted (or timed out) in the middle
+of a message keeps what it read, and the read lock, for its next call or its
+close; an exception leaving ``send`` says in ``sent`` whether the message was
+put. An endpoint serves one call at a time, as on every transport: a call
+that begins while another runs raises ConcurrentUse.
 
 On Windows the queue's pipe is a named pipe (multiprocessing's
 PipeConnection); the receiving end holds its own duplicate of the read
@@ -61,21 +69,24 @@ import os
 import queue as _queue
 import sys
 import time
-from multiprocessing.reduction import ForkingPickler
+from itertools import starmap
 
 from .._buffers import message_view, writable_view
 from ..channel import (
     BufferTooSmall,
+    ChannelError,
     Closed,
-    Corrupt,
     Deadline,
     MessageTooLarge,
     Receiver,
     Sender,
     Timeout,
     check_timeout,
+    concurrent_use,
 )
 from . import _open_ends
+from ._queue_frames import QueueFrames, WindowsQueueFrames
+from ._held import CountedSends, HeldMessages
 from ._stream import DEFAULT_MAX_MESSAGE_SIZE, check_max_message_size
 
 _WINDOWS = sys.platform == "win32"
@@ -127,7 +138,7 @@ def _check_spawning(ep) -> None:
         )
 
 
-class QueueSender(Sender):
+class QueueSender(CountedSends, Sender):
     """Puts messages on a multiprocessing.Queue."""
 
     address = ADDRESS
@@ -138,23 +149,45 @@ class QueueSender(Sender):
         self.max_message_size = max_message_size
         self._bounded = bounded
         self._next_check = 0.0
+        self._put: list = []  # [None] once the current send's put returned: it was put
+        self._busy = False  # a call is running: one at a time (README: Reliability)
+        self._sent_total = 0  # messages put, counted with no call after the put (CountedSends)
         _open_ends.add(self)
 
     def send(self, data, *, timeout=None) -> None:
-        if self._closed:
-            self._check_open("send")
-        payload = data if type(data) is bytes else bytes(message_view(data))
-        if len(payload) > self.max_message_size:
-            raise MessageTooLarge(
-                f"a message of {len(payload)} bytes exceeds max_message_size {self.max_message_size} of "
-                f"{self.address}; pass a larger max_message_size to pair()"
-            )
-        timeout = check_timeout(timeout)
-        self._check_receiver()
-        if self._bounded:
-            self._put_in_slices(payload, timeout)
-        else:
-            self._queue.put(payload)  # never blocks: the feeder thread buffers it
+        """Put one message. An exception leaving send carries ``sent``: 1 if
+        the message was put (the feeder thread writes it), 0 if not."""
+        if self._busy:
+            raise concurrent_use("send", self.address)
+        self._busy = True
+        put = self._put
+        put[:] = ()
+        try:
+            if self._closed:
+                self._check_open("send")
+            payload = data if type(data) is bytes else bytes(message_view(data))
+            if len(payload) > self.max_message_size:
+                raise MessageTooLarge(
+                    f"a message of {len(payload)} bytes exceeds max_message_size {self.max_message_size} of "
+                    f"{self.address}; pass a larger max_message_size to pair()"
+                )
+            timeout = check_timeout(timeout)
+            self._check_receiver()
+            if self._bounded:
+                self._put_in_slices(payload, timeout)
+            else:  # never blocks: the feeder thread buffers it
+                put.extend(map(self._queue.put, (payload,)))  # put's None lands in put by C: no handler between
+        except BaseException as e:
+            sent = 1 if put else 0
+            self._sent_total += sent
+            try:  # set with no call: a second handler would run at a call and replace e
+                e.sent = sent  # type: ignore[attr-defined]
+            except AttributeError:
+                pass
+            raise
+        finally:
+            self._busy = False
+        self._sent_total += 1
 
     def _check_receiver(self) -> None:
         if self._receivers.copies == 0:
@@ -174,7 +207,7 @@ class QueueSender(Sender):
         while True:
             left = deadline.remaining()
             try:
-                self._queue.put(payload, True, SLICE if left is None else min(SLICE, left))
+                self._put.extend(starmap(self._queue.put, ((payload, True, SLICE if left is None else min(SLICE, left)),)))
                 return
             except _queue.Full:
                 pass
@@ -218,8 +251,10 @@ def _rebuild_sender(q, receivers, max_message_size, bounded):
     return QueueSender(q, receivers, max_message_size, bounded=bounded)
 
 
-class QueueReceiver(Receiver):
-    """Gets messages from a multiprocessing.Queue's pipe, as Queue.get does."""
+class QueueReceiver(HeldMessages, Receiver):
+    """Gets messages from a multiprocessing.Queue's pipe, as Queue.get does,
+    but reading each frame with :class:`._queue_frames.QueueFrames`, which an
+    exception (a timeout, a signal handler's) never makes lose a message."""
 
     address = ADDRESS
 
@@ -230,90 +265,83 @@ class QueueReceiver(Receiver):
         self._receivers = receivers
         self._holder = holder  # this copy's entry in receivers
         self._fork_origin = None
-        self._held = None  # a message recv_into() had no room for
+        self._held: list = []  # messages an interrupted recv_many took, delivered first
+        self._busy = False  # a call is running: one at a time (README: Reliability), tested and set with no call between
         self.max_message_size = max_message_size
+        if _WINDOWS:
+            self._frames = WindowsQueueFrames(reader, rlock, slots, self.address, max_message_size)
+        else:
+            os.set_blocking(reader.fileno(), False)  # the frames wait with poll() (every copy of the read end does)
+            self._frames = QueueFrames(reader.fileno(), rlock, slots, self.address, max_message_size)
         _open_ends.add(self)
 
     def recv(self, *, timeout=None) -> bytes:
-        if self._closed:
-            self._check_open("recv")
-        if self._held is not None:
-            data, self._held = self._held, None
-            return data
-        return self._get(check_timeout(timeout))
+        if self._busy:
+            raise concurrent_use("recv", self.address)
+        self._busy = True
+        try:
+            held = self._held
+            if held:
+                message = held[0]  # taken by an interrupted recv_many: it comes first
+                del held[0]
+                return message
+            if self._closed:
+                self._check_open("recv")
+            frames = self._frames
+            frames.fetch(Deadline(timeout))
+            message, frames.whole = frames.whole, None  # taken: no call from here to the return
+            return message
+        finally:
+            self._busy = False
 
     def recv_into(self, buffer, *, timeout=None) -> int:
-        target = writable_view(buffer)
-        data = self.recv(timeout=timeout)
-        if len(data) > len(target):
-            self._held = data
-            raise BufferTooSmall(
-                f"recv_into() got a buffer of {len(target)} bytes for a message of {len(data)}; "
-                "it stays queued: call again with a larger buffer",
-                len(data),
-            )
-        target[:len(data)] = data
-        return len(data)
-
-    def _get(self, timeout) -> bytes:
-        """Queue.get(): without a timeout a plain blocking read, else lock and poll within the timeout."""
-        if timeout is None and not _WINDOWS:  # (Windows: a blocking read would not see Ctrl-C)
-            with self._rlock:
-                raw = self._read_one()
-                self._slots.release()
-        else:
-            raw = self._get_within(timeout)
-        data = ForkingPickler.loads(raw)
-        if type(data) is not bytes or len(data) > self.max_message_size:
-            raise Corrupt(f"{self.address}: got a {type(data).__name__} that no shmring sender puts")
-        return data
-
-    def _get_within(self, timeout: float | None) -> bytes:
-        deadline = Deadline(timeout)
-        if not self._rlock.acquire(True, timeout):
-            raise self._timeout()
+        if self._busy:
+            raise concurrent_use("recv_into", self.address)
+        self._busy = True
         try:
-            if not (self._poll_in_slices(deadline) if _WINDOWS else self._reader.poll(deadline.remaining())):
-                raise self._timeout()
-            raw = self._read_one()
-            self._slots.release()
+            target = writable_view(buffer)
+            held = self._held
+            if held:
+                size = _copy_into(target, held[0])
+                del held[0]  # no call from here to the return: a handler cannot drop it
+                return size
+            if self._closed:
+                self._check_open("recv_into")
+            frames = self._frames
+            frames.fetch(Deadline(timeout))
+            size = _copy_into(target, frames.whole)
+            frames.whole = None
+            return size
         finally:
-            self._rlock.release()
-        return raw
+            self._busy = False
 
-    def _poll_in_slices(self, deadline) -> bool:
-        """Windows: Connection.poll in slices of at most SLICE (the waits there do not return for Ctrl-C)."""
-        while True:
-            left = deadline.remaining()
+    def _take_batch(self, batch: list, max_n: int, timeout) -> None:
+        """Append up to ``max_n`` messages to ``batch``, waiting only for the
+        first (a loop of its own: see HeldMessages)."""
+        if self._closed:
+            self._check_open("recv_many")
+        deadline = Deadline(timeout)
+        frames = self._frames
+        while len(batch) < max_n:
             try:
-                if self._reader.poll(SLICE if left is None else min(SLICE, left)):
-                    return True
-            except BrokenPipeError:
-                return True  # every sender is gone: the read says Closed
-            except InterruptedError:
-                pass  # Ctrl-C woke the wait: its handler runs now
-            if left is not None and deadline.remaining() == 0:
-                return False
-
-    def _read_one(self) -> bytes:
-        try:
-            return self._reader.recv_bytes()
-        except EOFError:
-            raise Closed(
-                f"the sender of {self.address} closed or died, and every message it wrote was received"
-            ) from None
-        except OSError as e:  # "got end of file during message"
-            raise Corrupt(
-                f"{self.address}: the pipe ended in the middle of a message ({e}): a sender died while "
-                "writing it; every message before it was received"
-            ) from None
-
-    def _timeout(self) -> Timeout:
-        return Timeout(f"recv() on {self.address} timed out")
+                frames.fetch(deadline)
+            except (Timeout, Closed):
+                if not batch:
+                    raise
+                return
+            except ChannelError as e:  # the messages before it are delivered first
+                if not batch:
+                    raise
+                self._deferred_error = e
+                return
+            message, frames.whole = frames.whole, None
+            batch.append(message)  # the message is in batch before a handler can run
+            deadline = _NOW
 
     def close(self) -> None:
         if self._closed:
             return
+        self._frames.finish()  # the rest of a frame begun, and the read lock given back
         self._closed = True
         _open_ends.discard(self)
         self._receivers.remove(self._holder)
@@ -322,10 +350,29 @@ class QueueReceiver(Receiver):
     def __reduce__(self):
         self._check_open("pickle")
         _check_spawning(self)
+        if self._held or self._frames.whole is not None:
+            raise ChannelError(
+                f"{self.address} holds a message that an interrupted call took; receive it before pickling"
+            )
         holder = me()
         self._receivers.add(holder)  # counts from now, under this process until the child takes it over
         return (_rebuild_receiver, (self._reader, self._rlock, self._slots, self._receivers,
                                     self.max_message_size, holder))
+
+
+_NOW = Deadline(0)  # a deadline already passed: take only what is there
+
+
+def _copy_into(target: memoryview, message: bytes) -> int:
+    size = len(message)
+    if size > len(target):
+        raise BufferTooSmall(
+            f"recv_into() got a buffer of {len(target)} bytes for a message of {size}; "
+            "it stays queued: call again with a larger buffer",
+            size,
+        )
+    target[:size] = message
+    return size
 
 
 def _rebuild_receiver(reader, rlock, slots, receivers, max_message_size, origin):
@@ -357,6 +404,8 @@ def _after_fork_in_child():
         if ep._fork_origin is not None:
             ep._receivers.hand_over(ep._fork_origin, holder)
             ep._holder, ep._fork_origin = holder, None
+        ep._frames.forget()  # a frame half read, a message taken, the read lock: the parent's
+        ep._held.clear()  # the parent's to deliver; copied here they would arrive twice
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
