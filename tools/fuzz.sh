@@ -8,6 +8,7 @@
 # UB report, timeout, failed check, or fewer than RUNS executions.
 #
 #   bash tools/fuzz.sh [RUNS]
+#   bash tools/fuzz.sh --for SECONDS     (as many executions as fit: what .ci/run does)
 #
 # New inputs go to build/fuzz/work (not the repository), crashes to
 # build/fuzz/crashes/. Reproduce one with build/fuzz/fuzz_segment FILE.
@@ -17,6 +18,9 @@ cd "$(dirname "$0")/.."
 
 runs=${1:-1000000}
 max_seconds=${SHMRING_FUZZ_MAX_SECONDS:-240}
+if [ "${1:-}" = "--for" ]; then  # bounded by time only: no count to reach on a slow or busy machine
+    runs=-1 max_seconds=${2:?--for takes a number of seconds}
+fi
 jobs=${SHMRING_FUZZ_JOBS:-1}
 build=build/fuzz
 corpus=tests/fuzz/corpus
@@ -53,7 +57,11 @@ fi
 echo "== fuzz: $(ls "$corpus" | wc -l) corpus files as regression inputs"
 "$build/fuzz_segment" -runs=0 -artifact_prefix="$build/crashes/" "$corpus"
 
-echo "== fuzz: ${runs} executions (at most ${max_seconds} s), ${jobs} job(s)"
+if [ "$runs" -lt 0 ]; then
+    echo "== fuzz: for ${max_seconds} s, ${jobs} job(s)"
+else
+    echo "== fuzz: ${runs} executions (at most ${max_seconds} s), ${jobs} job(s)"
+fi
 fuzz_args=(-runs="$runs" -max_total_time="$max_seconds" -max_len=9000 -timeout=10 -rss_limit_mb=2048
            -print_final_stats=1 -artifact_prefix="$build/crashes/")
 if [ "$jobs" -gt 1 ]; then
@@ -61,7 +69,7 @@ if [ "$jobs" -gt 1 ]; then
 fi
 "$build/fuzz_segment" "${fuzz_args[@]}" "$build/work" "$corpus" 2>&1 | tee "$build/last.log"
 done_runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$build/last.log" | awk '{s += $1} END {print s + 0}')
-if [ "$jobs" -eq 1 ] && [ "$done_runs" -lt "$runs" ]; then  # -jobs logs to fuzz-N.log instead
+if [ "$jobs" -eq 1 ] && [ "$runs" -ge 0 ] && [ "$done_runs" -lt "$runs" ]; then  # -jobs logs to fuzz-N.log instead
     echo "fuzz: only $done_runs of $runs executions in ${max_seconds} s (raise SHMRING_FUZZ_MAX_SECONDS on a slow machine)" >&2
     exit 1
 fi
