@@ -4,8 +4,11 @@
  * An end (sender or receiver) may be held by several processes: a parent
  * hands it to a child, a forked child inherits it. Each process holding
  * copies has an entry {pid, copies, start time} in the end's holder table.
- * A copy counts from the moment it is exported (pickled): the exporter's
- * entry carries it until the importing process moves it to its own entry.
+ * A copy counts from the moment it is exported (pickled): an entry of its
+ * own carries it "in transit", under the exporter, until the importing
+ * process takes it over. The exporter that learns which process will import
+ * it (a child it started) hands the entry to that process, so a child killed
+ * before it imports closes the end as any holder's death does.
  *
  * An end is CLOSED when no entry holds a copy any more, or when every
  * process holding one has died. Either the last closer or a peer that finds
@@ -13,11 +16,17 @@
  * Whoever closes the second end unlinks the segment's name.
  *
  * Entry word: (pid << 32) | copies. copies == 0 means free; CLAIMING marks
- * an entry whose owner is still writing its start time.
+ * an entry whose owner is still writing its start time; TRANSIT | tag is one
+ * copy in transit (tag: unique per export of this process, so that an entry
+ * freed and claimed again is never mistaken for the one exported). An entry
+ * in transit has start time 0 (the pid's existence is checked, not its start
+ * time), so that it can change hands in one atomic step.
  */
 #include "internal.h"
 
 #define CLAIMING UINT32_C(0xffffffff)
+#define TRANSIT UINT32_C(0x80000000)
+#define TAG_MASK UINT32_C(0x7ffffffe) /* tags are even: TRANSIT | tag never equals CLAIMING */
 
 static inline uint32_t pid_of(uint64_t w) { return (uint32_t)(w >> 32); }
 static inline uint32_t copies_of(uint64_t w) { return (uint32_t)w; }
@@ -58,8 +67,8 @@ uint32_t shmring_end_live_holders(shmring_end *end) {
     return n;
 }
 
-/* Try to turn entry i from `seen` into ours, then publish it with one copy. */
-static bool claim_entry(shmring_holder *h, uint64_t seen, uint32_t pid, uint64_t start) {
+/* Try to turn entry i from `seen` into ours, then publish it with `copies`. */
+static bool claim_entry(shmring_holder *h, uint64_t seen, uint32_t pid, uint64_t start, uint32_t copies) {
     /* acq_rel: we take over the entry; nobody else may claim it meanwhile */
     if (!atomic_compare_exchange_strong_explicit(&h->pid_copies, &seen, entry(pid, CLAIMING),
                                                  memory_order_acq_rel, memory_order_relaxed))
@@ -67,8 +76,32 @@ static bool claim_entry(shmring_holder *h, uint64_t seen, uint32_t pid, uint64_t
     /* relaxed: published by the release store of pid_copies below */
     atomic_store_explicit(&h->start_time, start, memory_order_relaxed);
     /* release: pairs with holder_alive()'s acquire; start_time is visible first */
-    atomic_store_explicit(&h->pid_copies, entry(pid, 1), memory_order_release);
+    atomic_store_explicit(&h->pid_copies, entry(pid, copies), memory_order_release);
     return true;
+}
+
+/* Claim a free entry, or one whose process died, for (pid, start, copies). */
+static int claim_free_entry(shmring_end *end, uint32_t pid, uint64_t start, uint32_t copies, uint32_t *index) {
+    for (uint32_t i = 0; i < SHMRING_MAX_HOLDERS; i++) {
+        shmring_holder *h = &end->holders[i];
+        /* acquire: pairs with drop_copy()'s release that freed the entry */
+        uint64_t w = atomic_load_explicit(&h->pid_copies, memory_order_acquire);
+        if (copies_of(w) == 0 && claim_entry(h, w, pid, start, copies)) {
+            *index = i;
+            return SHMRING_OK;
+        }
+    }
+    /* Table full: take over an entry whose process died. */
+    for (uint32_t i = 0; i < SHMRING_MAX_HOLDERS; i++) {
+        shmring_holder *h = &end->holders[i];
+        /* acquire: pairs with claim_entry()'s release; the CAS re-checks it */
+        uint64_t w = atomic_load_explicit(&h->pid_copies, memory_order_acquire);
+        if (!holder_alive(h) && claim_entry(h, w, pid, start, copies)) {
+            *index = i;
+            return SHMRING_OK;
+        }
+    }
+    return SHMRING_EINUSE;
 }
 
 /* Add one copy to this process's entry (finding or claiming one). */
@@ -80,7 +113,7 @@ static int add_own_copy(shmring_end *end, uint32_t *index) {
         /* acquire: pairs with claim_entry()'s release (an entry fully published) */
         uint64_t w = atomic_load_explicit(&h->pid_copies, memory_order_acquire);
         /* start_time relaxed: ordered by the acquire load of pid_copies */
-        while (pid_of(w) == pid && copies_of(w) != 0 && copies_of(w) < CLAIMING - 1 &&
+        while (pid_of(w) == pid && copies_of(w) != 0 && copies_of(w) < TRANSIT - 1 &&
                atomic_load_explicit(&h->start_time, memory_order_relaxed) == start) {
             /* release: our copy is visible before anything we do with the end */
             if (atomic_compare_exchange_weak_explicit(&h->pid_copies, &w, w + 1,
@@ -90,26 +123,7 @@ static int add_own_copy(shmring_end *end, uint32_t *index) {
             }
         }
     }
-    for (uint32_t i = 0; i < SHMRING_MAX_HOLDERS; i++) {
-        shmring_holder *h = &end->holders[i];
-        /* acquire: pairs with drop_copy()'s release that freed the entry */
-        uint64_t w = atomic_load_explicit(&h->pid_copies, memory_order_acquire);
-        if (copies_of(w) == 0 && claim_entry(h, w, pid, start)) {
-            *index = i;
-            return SHMRING_OK;
-        }
-    }
-    /* Table full: take over an entry whose process died. */
-    for (uint32_t i = 0; i < SHMRING_MAX_HOLDERS; i++) {
-        shmring_holder *h = &end->holders[i];
-        /* acquire: pairs with claim_entry()'s release; the CAS re-checks it */
-        uint64_t w = atomic_load_explicit(&h->pid_copies, memory_order_acquire);
-        if (!holder_alive(h) && claim_entry(h, w, pid, start)) {
-            *index = i;
-            return SHMRING_OK;
-        }
-    }
-    return SHMRING_EINUSE;
+    return claim_free_entry(end, pid, start, 1, index);
 }
 
 /* Remove one copy from entry `index` if it still belongs to (pid, start). */
@@ -122,7 +136,7 @@ static bool drop_copy(shmring_end *end, uint32_t index, uint32_t pid, uint64_t s
     for (;;) {
         uint32_t c = copies_of(w);
         /* start_time relaxed: ordered by the acquire load (or CAS) of pid_copies */
-        if (pid_of(w) != pid || c == 0 || c == CLAIMING ||
+        if (pid_of(w) != pid || c == 0 || c >= TRANSIT ||
             atomic_load_explicit(&h->start_time, memory_order_relaxed) != start)
             return false; /* reclaimed after its process died: the copy went with it */
         /* release: everything this copy did (messages sent) happens before
@@ -211,42 +225,67 @@ int shmring_end_open(shmring_ring *r) {
     }
 }
 
+static _Atomic uint32_t last_tag; /* of this process's exports */
+
 int shmring_end_export(shmring_ring *r, shmring_origin *origin) {
     shmring_end *end = &r->hdr->ends[r->role];
     uint32_t pid = shmring_self_pid();
-    uint64_t start = shmring_self_start_time();
-    shmring_holder *h = &end->holders[r->holder];
     /* acquire: pairs with the release of whoever last changed our entry */
-    uint64_t w = atomic_load_explicit(&h->pid_copies, memory_order_acquire);
-    for (;;) {
-        uint32_t c = copies_of(w);
-        if (pid_of(w) != pid || c == 0 || c >= CLAIMING - 1)
-            return SHMRING_ECORRUPT; /* our own entry was overwritten */
-        /* relaxed: the copy only has to exist before the handle travels, and
-         * it travels through a syscall (pipe, fork) that orders it */
-        if (atomic_compare_exchange_weak_explicit(&h->pid_copies, &w, w + 1, memory_order_relaxed,
-                                                  memory_order_relaxed))
-            break;
-    }
+    uint64_t own = atomic_load_explicit(&end->holders[r->holder].pid_copies, memory_order_acquire);
+    if (pid_of(own) != pid || copies_of(own) == 0 || copies_of(own) >= TRANSIT)
+        return SHMRING_ECORRUPT; /* our own entry was overwritten */
+    /* relaxed: the tag only has to differ from this process's other exports */
+    uint32_t tag = (atomic_fetch_add_explicit(&last_tag, 2, memory_order_relaxed) + 2) & TAG_MASK;
+    uint32_t index;
+    int rc = claim_free_entry(end, pid, 0, TRANSIT | tag, &index);
+    if (rc != SHMRING_OK)
+        return rc;
     origin->pid = pid;
-    origin->holder = r->holder;
-    origin->start_time = start;
+    origin->holder = index;
+    origin->start_time = shmring_self_start_time();
+    origin->tag = tag;
     return SHMRING_OK;
+}
+
+/* Free entry `index` if it is the copy in transit (pid, tag). */
+static bool take_transit(shmring_end *end, uint32_t index, uint32_t pid, uint32_t tag) {
+    if (index >= SHMRING_MAX_HOLDERS || (tag & ~TAG_MASK) != 0)
+        return false;
+    uint64_t w = entry(pid, TRANSIT | tag);
+    /* release: pairs with holder_alive()'s acquire; the importer's own copy,
+     * counted before this call, is visible before this one goes */
+    return atomic_compare_exchange_strong_explicit(&end->holders[index].pid_copies, &w, 0,
+                                                   memory_order_release, memory_order_relaxed);
 }
 
 int shmring_end_import(shmring_ring *r, const shmring_origin *origin) {
     shmring_end *end = &r->hdr->ends[r->role];
-    /* Our own copy first, then release the exporter's: the count never
-     * touches zero in between, so the peer cannot see the end closed. */
+    /* Our own copy first, then free the one in transit: the count never
+     * touches zero in between, so the peer cannot see the end closed. It is
+     * under the exporter, or under us if the exporter handed it to us. */
     int rc = add_own_copy(end, &r->holder);
     if (rc != SHMRING_OK)
         return rc;
-    drop_copy(end, origin->holder, origin->pid, origin->start_time);
+    if (!take_transit(end, origin->holder, origin->pid, origin->tag))
+        take_transit(end, origin->holder, shmring_self_pid(), origin->tag);
     /* acquire: pairs with mark_closed() */
     if (atomic_load_explicit(&end->state, memory_order_acquire) != SHMRING_END_OPEN) {
         drop_own_copy(r);
         return SHMRING_EENDCLOSED; /* the exporter died before we arrived */
     }
+    return SHMRING_OK;
+}
+
+int shmring_end_hand_over(shmring_ring *r, const shmring_origin *origin, uint32_t pid) {
+    if (origin->holder >= SHMRING_MAX_HOLDERS || (origin->tag & ~TAG_MASK) != 0 || pid == 0)
+        return SHMRING_EINVAL;
+    shmring_holder *h = &r->hdr->ends[r->role].holders[origin->holder];
+    uint64_t w = entry(origin->pid, TRANSIT | origin->tag);
+    /* acq_rel: the entry changes hands in one step, and the importer's
+     * take_transit and this CAS agree on which came first. Failure (the copy
+     * was taken over already) leaves the entry as it is. */
+    atomic_compare_exchange_strong_explicit(&h->pid_copies, &w, entry(pid, TRANSIT | origin->tag),
+                                            memory_order_acq_rel, memory_order_relaxed);
     return SHMRING_OK;
 }
 

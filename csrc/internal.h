@@ -171,6 +171,7 @@ uint32_t shmring_end_live_holders(shmring_end *end);
 bool shmring_end_holder_alive(shmring_end *end, uint32_t index);
 int shmring_end_export(shmring_ring *r, shmring_origin *origin);
 int shmring_end_import(shmring_ring *r, const shmring_origin *origin);
+int shmring_end_hand_over(shmring_ring *r, const shmring_origin *origin, uint32_t pid);
 /* Drop our copy; returns true when the segment's name should be unlinked. */
 bool shmring_end_release(shmring_ring *r);
 /* Has the other end closed or died? 0 if not, SHMRING_ECLOSED if so,

@@ -338,6 +338,13 @@ int shmring_export(shmring_ring *r, shmring_origin *origin) {
     return shmring_end_export(r, origin);
 }
 
+int shmring_export_to(shmring_ring *r, const shmring_origin *origin, uint32_t pid) {
+    /* also after close: the copy in transit is not this handle's own */
+    if (origin->pid != shmring_self_pid())
+        return SHMRING_EINVAL; /* only the exporter hands its copy on */
+    return shmring_end_hand_over(r, origin, pid);
+}
+
 int shmring_adopt_after_fork(shmring_ring *r, const shmring_origin *origin) {
     if (shmring_is_closed(r))
         return SHMRING_ECLOSED;

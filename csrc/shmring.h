@@ -78,9 +78,10 @@ typedef struct shmring_ring shmring_ring;
 
 /* Where a copy of an end came from: filled by export, consumed by import. */
 typedef struct shmring_origin {
-    uint32_t pid;
-    uint32_t holder;
-    uint64_t start_time;
+    uint32_t pid;        /* the exporting process */
+    uint32_t holder;     /* the holder entry that counts the copy in transit */
+    uint64_t start_time; /* the exporter's */
+    uint32_t tag;        /* this export's, among the exporter's */
 } shmring_origin;
 
 const char *shmring_strerror(int code);
@@ -183,9 +184,15 @@ typedef struct shmring_owner {
  * lstat of /dev/shm/NAME, where glibc and musl keep them). */
 int shmring_segment_owner(const char *name, const shmring_trust *trust, shmring_owner *out);
 
-/* Count one more copy of this handle's end, held by this process until
- * shmring_import() in the receiving process takes it over. */
+/* Count one more copy of this handle's end, in transit: held by this
+ * process until shmring_import() in the receiving process takes it over. */
 int shmring_export(shmring_ring *r, shmring_origin *origin);
+
+/* In the exporting process, once it knows which process will import the
+ * copy (a child it started): count the copy in transit under process `pid`
+ * instead, so that the child's death before it imports closes the end as
+ * any holder's death does. A copy already taken over stays as it is. */
+int shmring_export_to(shmring_ring *r, const shmring_origin *origin, uint32_t pid);
 
 /* Open the end a copy was exported from, taking over that copy. The
  * segment is checked as shmring_open checks it (by name, again). */

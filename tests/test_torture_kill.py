@@ -78,6 +78,7 @@ import pytest
 
 import shmring
 from tests import helpers as h
+from tests import mpmc_children as mpmc_kids
 from tests import torture_children as kids
 from tests.platform_support import QUICK_START, SIGKILL, WINDOWS, start_method_params
 
@@ -654,22 +655,16 @@ def test_mpmc_receiver_killed_at_random_moments_loses_at_most_the_message_it_hel
 # ---- found by these tests ----------------------------------------------------------
 
 # An endpoint copy handed to a child (fork, or pickled for spawn) is counted
-# under the parent's holder entry until the child takes it over (ends.c:
-# shmring_end_export / shmring_end_import, shm.py's at-fork hooks). A child
-# SIGKILLed before that (fork: before its at-fork hook ran; spawn: before it
-# unpickled its arguments) leaves the copy counted under the live parent. Once
-# the parent closes its own copy, as README allows right after start(), the
-# end never closes: the peer's recv/send blocks until its timeout (for ever
-# with none) instead of raising Closed, and the segment is never unlinked
-# (it stays in /dev/shm after the parent exits). The kill tests above wait
-# for each child to start before any kill, so they do not trip over this.
-COPY_IN_TRANSIT = (
-    "shmring bug: a child killed before it takes over the endpoint copy handed to it leaves that copy "
-    "counted under the parent, so the end never closes (peer blocks instead of Closed; segment leaks)"
-)
+# "in transit" from the moment it is exported until the child takes it over
+# (ends.c). It used to be counted under the parent: a child SIGKILLed before
+# taking it over (fork: before its at-fork hook ran; spawn: before it
+# unpickled its arguments) left the end open for as long as the parent lived,
+# once the parent had closed its own copy. Now the parent hands the copy in
+# transit to the child as soon as it knows the child's pid (fork: at once;
+# spawn and forkserver: at its next pickle of the end or its close), so the
+# child's death closes the end.
 
 
-@pytest.mark.xfail(strict=False, reason=COPY_IN_TRANSIT)
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("method", start_method_params())
 @pytest.mark.parametrize("killed", ["sender", "receiver"])
@@ -684,13 +679,12 @@ def test_a_child_killed_before_it_takes_over_its_end_lets_the_end_close(method, 
         os.kill(child.pid, SIGKILL)  # at once: before it has taken over its copy
         child.join(10)
         theirs.close()
-        if killed == "receiver":
-            h.fill(tx)
         began = time.perf_counter()
         with pytest.raises(shmring.Closed):
             if killed == "sender":
                 rx.recv(timeout=1.5)
             else:
+                h.fill(tx)  # Closed at the first send, or once the ring is full
                 tx.send(b"x" * 100, timeout=1.5)
         assert time.perf_counter() - began < FINISH_LIMIT
         mine.close()
@@ -698,4 +692,33 @@ def test_a_child_killed_before_it_takes_over_its_end_lets_the_end_close(method, 
             assert h.segment_gone(address), "both ends closed (one by death), yet the segment is still there"
     finally:
         mine.close()
-        shmring.unlink(address)  # the bug leaves it behind
+        if isinstance(address, str):
+            shmring.unlink(address)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("method", start_method_params())
+def test_a_copy_in_transit_is_never_mistaken_for_another(method):
+    """Holder entries are reused: the first child's copy in transit, taken
+    over, frees its entry, which the second export takes. Handing the first
+    copy to its child at close must leave the second one alone."""
+    ctx = multiprocessing.get_context(method)
+    tx, rx = shmring.pair("shm", mode="mpmc", slots=8, slot_size=128)
+    with tx:
+        ready = ctx.Event()
+        first = ctx.Process(target=mpmc_kids.hold_then_die, args=(rx, ready), daemon=True)
+        first.start()
+        assert ready.wait(30)  # it took its copy over: the entry in transit is free again
+        second = ctx.Process(target=kids.hold_until_killed, args=(rx,), daemon=True)
+        second.start()
+        os.kill(second.pid, SIGKILL)  # before it takes over its copy
+        second.join(10)
+        rx.close()  # hands both copies in transit to their children: only the second's is still there
+        tx.send(b"the first child still holds the receiving end", timeout=5)
+        os.kill(first.pid, SIGKILL)
+        first.join(10)
+        began = time.perf_counter()
+        with pytest.raises(shmring.Closed):
+            h.fill(tx)
+            tx.send(b"x", timeout=1.5)
+        assert time.perf_counter() - began < FINISH_LIMIT

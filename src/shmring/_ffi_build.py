@@ -63,6 +63,7 @@ typedef struct shmring_origin {
     uint32_t pid;
     uint32_t holder;
     uint64_t start_time;
+    uint32_t tag;
 } shmring_origin;
 
 const char *shmring_strerror(int code);
@@ -71,6 +72,7 @@ int shmring_spsc_create(const char *name, uint64_t capacity);
 int shmring_mpmc_create(const char *name, uint64_t slots, uint64_t slot_size);
 int shmring_open(const char *name, int role, int kind, shmring_ring **out);
 int shmring_export(shmring_ring *r, shmring_origin *origin);
+int shmring_export_to(shmring_ring *r, const shmring_origin *origin, uint32_t pid);
 int shmring_import(const char *name, int role, int kind, const shmring_origin *origin,
                    shmring_ring **out);
 

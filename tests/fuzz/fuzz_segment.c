@@ -201,7 +201,7 @@ static int free_slot(run *x, int role) {
 static shmring_origin entry_origin(int role, uint32_t index) {
     size_t size;
     const unsigned char *base = fuzz_segment_base(&size);
-    shmring_origin o = {0, index, 0};
+    shmring_origin o = {0, index, 0, 0};
     size_t at = offsetof(shmring_header, ends) + (size_t)role * sizeof(shmring_end) +
                 offsetof(shmring_end, holders) + (size_t)index * sizeof(shmring_holder);
     if (base != NULL && index < SHMRING_MAX_HOLDERS && at + sizeof(shmring_holder) <= size) {
@@ -210,13 +210,14 @@ static shmring_origin entry_origin(int role, uint32_t index) {
         memcpy(&start, base + at + sizeof pid_copies, sizeof start);
         o.pid = (uint32_t)(pid_copies >> 32);
         o.start_time = start;
+        o.tag = (uint32_t)pid_copies & 0x7ffffffeu; /* an entry in transit: TRANSIT | tag */
     }
     return o;
 }
 
 static int64_t op_open(run *x, uint8_t arg) {
     int role = arg & 1, mode = arg >> 1, slot = free_slot(x, role);
-    shmring_origin o = {0, 0, 0};
+    shmring_origin o = {0, 0, 0, 0};
     bool import = true;
     int kind = x->kind;
     switch (mode) {
@@ -240,7 +241,7 @@ static int64_t op_open(run *x, uint8_t arg) {
         break;
     case FUZZ_OPEN_FORGED: {
         uint32_t pid = next_byte(x);
-        o = (shmring_origin){pid, next_byte(x), fuzz_start_time(pid)};
+        o = (shmring_origin){pid, next_byte(x), fuzz_start_time(pid), 1};
         break;
     }
     default:

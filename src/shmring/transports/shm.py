@@ -35,6 +35,7 @@ endpoint. An end closes when its last copy closes or its holders all die.
 from __future__ import annotations
 
 import errno
+import io
 import itertools
 from itertools import starmap
 import os
@@ -232,14 +233,44 @@ def _writable(buffer):
 
 # ---- copies of endpoints across fork() --------------------------------------
 
+_children_before_fork: set | None = None
+
+
 def _before_fork():
+    global _children_before_fork
+    _children_before_fork = None
     for ep in _open_ends.of_type(_ShmEndpoint):
         ep._fork_origin = ep._export() if not ep._closed else None
+        if ep._fork_origin is not None and _children_before_fork is None:
+            _children_before_fork = _children_of_this_thread()
 
 
 def _after_fork_in_parent():
+    # The copies counted before the fork are the child's now: hand them to it,
+    # so that its death before its own at-fork hook runs closes the ends.
+    child = _forked_child(_children_before_fork)
     for ep in _open_ends.of_type(_ShmEndpoint):
-        ep._fork_origin = None  # the copy counted before the fork is the child's now
+        origin, ep._fork_origin = ep._fork_origin, None
+        if origin is not None and child is not None:
+            lib.shmring_export_to(ep._h, origin, child)
+
+
+def _children_of_this_thread() -> set | None:
+    """Linux: the pids of the processes this thread started, or None where the kernel does not say."""
+    try:
+        with io.open("/proc/thread-self/children") as f:  # (this module has an open() of its own)
+            return {int(pid) for pid in f.read().split()}
+    except (OSError, ValueError):
+        return None
+
+
+def _forked_child(before: set | None) -> int | None:
+    """The child that fork() just made: the one new pid among this thread's children."""
+    if before is None:
+        return None
+    after = _children_of_this_thread()
+    new = set() if after is None else after - before
+    return new.pop() if len(new) == 1 else None
 
 
 def _after_fork_in_child():
@@ -274,6 +305,7 @@ class _ShmEndpoint:
         self._spin_us = spin_us
         self._claim_timeout = claim_timeout
         self._fork_origin = None
+        self._in_transit: list = []  # (Popen, origin) of copies pickled for a child that Process.start() starts
         self.address = ANONYMOUS if name is None else f"shm://{name}"
         self.mode = "spsc" if self._kind == _SPSC else "mpmc"
         self.capacity = lib.shmring_capacity(handle)  # SPSC: bytes; MPMC: slots
@@ -284,6 +316,7 @@ class _ShmEndpoint:
 
     def close(self) -> None:
         if not self._closed:
+            self._hand_over()
             self._closed = True
             _open_ends.discard(self)
             lib.shmring_close(self._h)  # memory goes when the handle is collected
@@ -301,12 +334,37 @@ class _ShmEndpoint:
             raise _error(rc, self.address, "pickle")
         return origin
 
+    def _export_for_pickle(self) -> tuple:
+        """Export a copy; one pickled for a child that Process.start() starts
+        is handed to that child once its pid is known (now on Windows, which
+        starts the child first; elsewhere at the next pickle or at close), so
+        that the child's death before it unpickles closes the end."""
+        from multiprocessing.context import get_spawning_popen  # loaded by whoever pickles for a child
+
+        self._hand_over()
+        origin = self._export()
+        popen = get_spawning_popen()
+        if popen is not None:
+            self._in_transit.append((popen, origin))
+            self._hand_over()
+        return (origin.pid, origin.holder, origin.start_time, origin.tag)
+
+    def _hand_over(self) -> None:
+        """Count each copy in transit to a started child under that child."""
+        waiting = []
+        for popen, origin in self._in_transit:
+            pid = getattr(popen, "pid", None)
+            if pid:
+                lib.shmring_export_to(self._h, origin, pid)
+            else:
+                waiting.append((popen, origin))
+        self._in_transit = waiting
+
     def __reduce__(self):
         self._check_open("pickle")
         if self._name is None:
             return self._reduce_sealed()
-        o = self._export()
-        return (_rebuild, (self._role, self._name, o.pid, o.holder, o.start_time, self._spin_us,
+        return (_rebuild, (self._role, self._name, self._export_for_pickle(), self._spin_us,
                            self._claim_timeout, getattr(self, "_trust", None)))
 
     def _reduce_sealed(self):
@@ -317,9 +375,7 @@ class _ShmEndpoint:
         from multiprocessing.reduction import DupFd
 
         fd = DupFd(lib.shmring_fd(self._h))  # first: if this fails, no copy is counted
-        o = self._export()
-        return (_rebuild_sealed, (self._role, fd, o.pid, o.holder, o.start_time, self._spin_us,
-                                  self._claim_timeout))
+        return (_rebuild_sealed, (self._role, fd, self._export_for_pickle(), self._spin_us, self._claim_timeout))
 
     def _raise(self, rc: int, what: str):
         self._check_open(what)
@@ -835,10 +891,15 @@ def _endpoint(handle, role: int, name: str, spin_us: float, claim_timeout: float
     return ep
 
 
-def _rebuild(role, name, pid, holder, start_time, spin_us, claim_timeout, trust=None):
+def _origin(exported: tuple):
+    pid, holder, start_time, tag = exported
+    return ffi.new("shmring_origin *", {"pid": pid, "holder": holder, "start_time": start_time, "tag": tag})
+
+
+def _rebuild(role, name, exported, spin_us, claim_timeout, trust=None):
     """Unpickle an endpoint: map the ring and take over the exported copy,
     trusting the owners the original trusted (trust: (uid, gid) or None)."""
-    origin = ffi.new("shmring_origin *", {"pid": pid, "holder": holder, "start_time": start_time})
+    origin = _origin(exported)
     out = ffi.new("shmring_ring **")
     c_trust = ffi.NULL if trust is None else ffi.new("shmring_trust *", {"uid": trust[0], "gid": trust[1]})
     rc = lib.shmring_import_trusting(name.encode(), role, 0, origin, c_trust, out)
@@ -849,7 +910,7 @@ def _rebuild(role, name, pid, holder, start_time, spin_us, claim_timeout, trust=
     return ep
 
 
-def _rebuild_sealed(role, fd_holder, pid, holder, start_time, spin_us, claim_timeout):
+def _rebuild_sealed(role, fd_holder, exported, spin_us, claim_timeout):
     """Unpickle an endpoint of a ring with no name: map its descriptor and
     take over the exported copy."""
     try:
@@ -860,7 +921,7 @@ def _rebuild_sealed(role, fd_holder, pid, holder, start_time, spin_us, claim_tim
             f"ring ({e}); a ring made by pair() is handed on while its process runs (for rings that outlive "
             "it, use shmring.open with a name)"
         ) from None
-    origin = ffi.new("shmring_origin *", {"pid": pid, "holder": holder, "start_time": start_time})
+    origin = _origin(exported)
     try:
         return _open_sealed(fd, role, 0, spin_us, claim_timeout, origin)
     finally:
