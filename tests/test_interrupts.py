@@ -36,15 +36,13 @@ SHAPES = {
     "socket": ("socket", {}),
     "queue": ("queue", {"maxsize": 64}),
 }
-STREAMS_ON_WINDOWS = ("Windows: the overlapped pipe and socket reads and the queue's recv_bytes can still lose a read "
-                      "to a handler (not yet as safe as POSIX)")
 
 
 def _pair(shape):
     kind, options = SHAPES[shape]
-    if WINDOWS and kind != "shm":
-        pytest.skip(STREAMS_ON_WINDOWS)
     return shmring.pair(kind, **options)
+
+
 # Fewer, and the storm proved little. Windows: an interrupt from another thread
 # lands only when that thread holds the GIL, far less often than a timer signal.
 ENOUGH_INTERRUPTS = 1 if WINDOWS else 50

@@ -77,6 +77,9 @@ class FrameWriter:
         self._poller = select.poll()
         self._poller.register(fd, select.POLLOUT)
 
+    def stop(self) -> None:
+        """Before the descriptor closes (the reader's counterpart): nothing to stop."""
+
     @property
     def pending(self) -> bool:
         """Whether part of a committed frame still waits to be written by this process."""
@@ -159,18 +162,6 @@ class FrameWriter:
             raise self._closed_error() from None
         self._settle()
 
-    def _write_once_by_return(self, parts, tail: bool) -> None:
-        """_write_once for a subclass whose _send_some returns the count
-        (Windows sockets): a handler raising as it returns can hide that write."""
-        self._writing_tail = tail
-        try:
-            n = self._send_some(parts)
-        except _PEER_GONE:
-            self._pending = self._frame = None
-            raise self._closed_error() from None
-        self._landed.append(n)
-        self._settle()
-
     def _settle(self) -> None:
         """Add a landed write count to what it wrote (no call in between)."""
         landed = self._landed
@@ -192,13 +183,6 @@ class FrameWriter:
         # copied: the caller may reuse its buffer once send() has returned or raised
         rest = [bytes(p) for p in _advance(self._frame, self._frame_written)]
         self._pending, self._pending_pid, self._frame = rest or None, os.getpid(), None
-
-    def _send_some(self, parts) -> int:
-        """Write from the start of ``parts`` without waiting; the bytes written (a subclass's hook)."""
-        try:
-            return os.writev(self._fd, parts)
-        except BlockingIOError:
-            return 0
 
     def _wait(self, deadline) -> bool:
         """Wait until the stream can take a byte; False when the deadline passed first."""
@@ -286,6 +270,9 @@ class FrameReader:
         """Consume the frame the last recv or recv_into returned (the endpoint
         calls this inline: ``reader._start, reader._large, reader._direct = reader.after``)."""
         self._start, self._large, self._direct = self.after
+
+    def stop(self) -> None:
+        """Before the descriptor closes: nothing to stop here (Windows pipes: a read in flight)."""
 
     def keep_direct(self) -> None:
         """After an exception as recv_into returned a big frame read straight
@@ -447,15 +434,6 @@ class FrameReader:
             self._landed.append(0)
         return True
 
-    def _land_by_return(self, into: memoryview) -> bool:
-        """_land for a subclass whose _read_some returns the count (Windows
-        sockets): a handler raising as it returns can lose that read."""
-        n = self._read_some(into)
-        if n < 0:
-            return False
-        self._landed.append(n)
-        return True
-
     def _settle(self) -> None:
         """Add a landed read count where its bytes went (no call in between)."""
         landed = self._landed
@@ -467,15 +445,6 @@ class FrameReader:
                 self._large_filled, landed[:] = self._large_filled + n, ()
             else:
                 self._target_filled, landed[:] = self._target_filled + n, ()
-
-    def _read_some(self, into: memoryview) -> int:
-        """One read without waiting: the bytes read, 0 at the end of the stream, -1 if none are there yet."""
-        try:
-            return os.readv(self._fd, (into,))
-        except BlockingIOError:
-            return -1
-        except ConnectionResetError:  # a socket peer that vanished: end of stream
-            return 0
 
     def _wait(self, deadline) -> bool:
         events = self._poller.poll(_poll_ms(deadline))

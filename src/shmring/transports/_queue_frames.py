@@ -19,8 +19,8 @@ the lock and the bytes read, and the next call on the endpoint, or its
 close, finishes the frame; meanwhile the other receivers wait for the lock.
 
 On Windows the queue's pipe is a message-mode named pipe without length
-prefixes: :class:`WindowsQueueFrames` reads a message with the
-Connection's own ``recv_bytes`` (README: Reliability says what that leaves).
+prefixes: :class:`WindowsQueueFrames` reads it with overlapped reads, as
+``Connection.recv_bytes`` does, by the same rules.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ _LONG = struct.Struct("!Q")  # after a short prefix of -1: payloads of 2 GiB and
 _PICKLE_OVERHEAD = 64  # bytes a pickled bytes object takes beyond its length, with room to spare
 HEAD, LONG_HEAD, BODY = 0, 1, 2  # the part of a frame being read
 _EMPTY = bytearray()  # _body while no payload is being read
+FIRST_READ = 4096  # Windows: bytes a message's first read takes; a longer one says ERROR_MORE_DATA
 FINISH_AT_CLOSE = 5.0  # seconds close() waits for the rest of a frame it began (the sender writes it at once)
 
 
@@ -91,11 +92,15 @@ class QueueFrames:
             try:
                 self._read_frame(deadline)
             except BaseException:
+                self._settle_at_boundary()
                 if self._locked and not self.mid_frame:  # nothing of a frame read: the others may go on
                     self._locked[:] = ()
                     self._release()
                 raise
         self._give_back()
+
+    def _settle_at_boundary(self) -> None:
+        """After an exception in the middle of reading (Windows: a read in flight to settle)."""
 
     def _lock(self, deadline: Deadline) -> None:
         left = deadline.remaining()
@@ -183,6 +188,7 @@ class QueueFrames:
         find the pipe at a frame's start), then give back what this reader holds.
         A frame whose rest does not come within FINISH_AT_CLOSE keeps the lock:
         another receiver would read the middle of a message as its start."""
+        self._settle_at_boundary()
         if self._locked and self.mid_frame:
             try:
                 self._read_frame(Deadline(FINISH_AT_CLOSE))
@@ -199,51 +205,84 @@ class QueueFrames:
         self._body, self._part, self._filled, self.whole = _EMPTY, HEAD, 0, None
 
 
-class WindowsQueueFrames(QueueFrames):
-    """Windows: the queue's pipe is a message-mode named pipe with no length
-    prefix; the Connection reads one message whole (an exception inside its
-    Python code can still lose that message)."""
+if sys.platform == "win32":  # (mypy checks this part with --platform win32)
+    import _winapi
 
-    def __init__(self, connection, lock, slots, address: str, max_message_size: int):
-        self._connection = connection
-        super().__init__(connection.fileno(), lock, slots, address, max_message_size)
+    from ._winpipe import ERROR_IO_PENDING, PEER_GONE, wait_for
 
-    def _init_waiting(self, fd: int) -> None:
-        self._messages: list = []  # what recv_bytes returned, put there by C
+    class WindowsQueueFrames(QueueFrames):
+        """Windows: the queue's pipe is a message-mode named pipe: a read takes
+        one message, or its first part (ERROR_MORE_DATA) with the rest to read
+        next. The read in flight (``_reading``) and the parts read (``_parts``)
+        are state, put there by C or in statements with no call between, as on
+        POSIX; a message read in parts keeps the read lock until it is whole."""
 
-    @property
-    def mid_frame(self) -> bool:
-        return bool(self._messages)
+        def __init__(self, connection, lock, slots, address: str, max_message_size: int):
+            super().__init__(connection.fileno(), lock, slots, address, max_message_size)
 
-    def _read_frame(self, deadline: Deadline) -> None:
-        if not self._messages:
-            self._wait_in_slices(deadline)
-            try:
-                self._messages.extend(starmap(self._connection.recv_bytes, ((),)))
-            except EOFError:
-                raise Closed(
-                    f"the sender of {self._address} closed or died, and every message it wrote was received"
-                ) from None
-        data = ForkingPickler.loads(self._messages[0])
-        if type(data) is not bytes or len(data) > self._max:
-            self._messages[:], self._slot_owed = (), True
-            raise Corrupt(f"{self._address}: got a {type(data).__name__} that no shmring sender puts; it was dropped")
-        self.whole, self._messages[:], self._slot_owed = data, (), True
+        def _init_waiting(self, fd: int) -> None:
+            self._handle = fd
+            self._reading: list = []  # the overlapped read in flight: [(Overlapped, error)]
+            self._parts: list = []  # the parts of a message read so far
 
-    def _wait_in_slices(self, deadline: Deadline) -> None:
-        """Connection.poll in slices of at most 50 ms (Windows' waits do not return for Ctrl-C)."""
-        while True:
-            left = deadline.remaining()
-            try:
-                if self._connection.poll(0.05 if left is None else min(0.05, left)):
-                    return
-            except BrokenPipeError:
-                return  # every sender is gone: recv_bytes says Closed
-            except InterruptedError:
-                pass  # Ctrl-C woke the wait: its handler runs now
-            if left is not None and deadline.remaining() == 0:
-                raise Timeout(f"recv() on {self._address} timed out")
+        @property
+        def mid_frame(self) -> bool:
+            return bool(self._parts) or bool(self._reading)
 
-    def forget(self) -> None:
-        super().forget()
-        self._messages = []
+        def _read_frame(self, deadline: Deadline) -> None:
+            while True:
+                if not self._reading:
+                    size = _winapi.PeekNamedPipe(self._handle)[1] if self._parts else FIRST_READ  # then the rest of it
+                    if sum(map(len, self._parts)) + size > self._limit:
+                        raise Corrupt(
+                            f"{self._address}: a message of more than max_message_size {self._max} bytes: something "
+                            "other than a shmring sender writes into this queue"
+                        )
+                    try:
+                        self._reading.extend(starmap(_winapi.ReadFile, ((self._handle, max(size, 1), True),)))
+                    except OSError as e:
+                        if e.winerror in PEER_GONE:
+                            raise self._end_of_stream() from None
+                        raise
+                ov, err = self._reading[0]
+                if err == ERROR_IO_PENDING and not wait_for(ov.event, deadline):
+                    raise Timeout(f"recv() on {self._address} timed out")  # the read stays in flight (see _settle_at_boundary)
+                try:
+                    n, err = ov.GetOverlappedResult(True)
+                except OSError as e:
+                    self._reading[:] = ()
+                    if e.winerror in PEER_GONE:
+                        raise self._end_of_stream() from None
+                    raise
+                part = ov.getbuffer() or b""
+                if err == _winapi.ERROR_MORE_DATA:
+                    self._parts, self._reading[:] = self._parts + [part], ()  # one statement: no call between
+                    continue
+                if not n and not self._parts:
+                    self._reading[:] = ()  # a read that completed empty: read again
+                    continue
+                data = ForkingPickler.loads(b"".join(self._parts + [part]))
+                if type(data) is not bytes or len(data) > self._max:
+                    self._parts, self._reading[:], self._slot_owed = [], (), True
+                    raise Corrupt(f"{self._address}: got a {type(data).__name__} that no shmring sender puts; it was dropped")
+                self.whole, self._parts, self._reading[:], self._slot_owed = data, [], (), True
+                return
+
+        def _settle_at_boundary(self) -> None:
+            """After an exception: cancel a read in flight; if it took nothing, no frame was begun."""
+            if self._reading:
+                ov = self._reading[0][0]
+                try:
+                    ov.cancel()
+                except OSError:
+                    pass  # it completed
+                try:
+                    got = ov.GetOverlappedResult(True)[0]
+                except OSError:  # cancelled (ERROR_OPERATION_ABORTED), or the pipe broke: nothing taken
+                    got = 0
+                if not got:
+                    self._reading[:] = ()
+
+        def forget(self) -> None:
+            super().forget()
+            self._reading, self._parts = [], []

@@ -77,15 +77,18 @@ class PosixDescriptors:
 class _FdBox:
     """The descriptor of an endpoint, closed when the endpoint is collected unclosed."""
 
-    __slots__ = ("fd", "_close")
+    __slots__ = ("fd", "_close", "framer")
 
     def __init__(self, close):
         self.fd = None
         self._close = close
+        self.framer = None  # stopped before the descriptor closes (Windows: a read in flight)
 
     def close(self) -> None:
         fd, self.fd = self.fd, None
         if fd is not None:
+            if self.framer is not None:
+                self.framer.stop()
             self._close(fd)
 
 
@@ -123,7 +126,7 @@ class _StreamEndpoint:
     def _attach(self, fd: int) -> None:
         self._handles.attach(fd)
         self._fd = self._box.fd = fd
-        self._framer = self._make_framer(fd)
+        self._framer = self._box.framer = self._make_framer(fd)
 
     def _meet_peer(self, timeout) -> None:
         """Get the descriptor from the rendezvous (accept a connection, open a FIFO)."""

@@ -51,6 +51,7 @@ import os
 import re
 import secrets
 from ctypes import wintypes
+from itertools import starmap
 from multiprocessing import context
 
 import _winapi
@@ -320,14 +321,25 @@ def _cancel(ov) -> int:
 
 
 class PipeFrameWriter:
-    """Writes frames to an overlapped pipe handle (the interface of framing.FrameWriter)."""
+    """Writes frames to an overlapped pipe handle (the interface of framing.FrameWriter).
+
+    Interrupts: WriteFile's (Overlapped, error) lands in ``_issued`` by C as
+    it returns (an Overlapped dropped with its write pending would cancel
+    it), and one statement with no call moves it on: into ``_in_flight`` if
+    pending, ``committed`` set, and ``_rest`` (the payload still to hand over
+    after a header) updated. A frame whose header went is finished before the
+    next one, or by interrupted(), so the reader never sees half a frame."""
 
     def __init__(self, handle: int, address: str):
         self._handle = handle
         self._address = address
         self._in_flight: list[_winapi.Overlapped] = []  # overlapped writes the pipe has taken but not completed, oldest first
-        # what _stream.StreamSender reads after an exception (see framing.FrameWriter)
-        self._landed: tuple = ()
+        self._issued: list = []  # [(Overlapped, error)] of the write just handed to the pipe, not yet accounted
+        self._rest_after = None  # what _rest becomes once the write being handed over is accounted
+        self._rest = None  # the payload of a frame whose header went, not yet handed to the pipe
+        # what _stream.StreamSender reads after an exception (see framing.FrameWriter):
+        # a write issued and not yet accounted commits the current send's frame
+        self._landed = self._issued
         self._writing_tail = False
         self.committed = 0  # 1 once the pipe took the current send's frame (or its header)
         self.current = False
@@ -335,44 +347,55 @@ class PipeFrameWriter:
     @property
     def pending(self) -> bool:
         """Whether a committed frame is still being written (its write has not completed)."""
+        self._finish_frame()
         wait = _winapi.WaitForSingleObject
         return any(wait(ov.event, 0) != _winapi.WAIT_OBJECT_0 for ov in self._in_flight)
 
     def send(self, payload, timeout) -> None:
+        self._finish_frame()  # an earlier send was cut short after its header
         if self._in_flight and not self._complete(Deadline(timeout)):
             raise Timeout(f"send() on {self._address} timed out (the pipe is full)")
         header = HEADER.pack(len(payload))
+        self.current = True  # from here on, a write handed over is this send's frame
         if len(payload) <= JOIN_LIMIT:
-            self._write(header + payload)
-        else:
-            self._write_parts(header, payload)  # no copy of a big payload
-        self.committed = 1
+            self._write(header + payload, None)
+        else:  # no copy of a big payload
+            self._write(header, payload)
+            self._write(payload, None)
 
     def interrupted(self) -> int:
-        """framing.FrameWriter.interrupted: whether the pipe took the frame (a write never waits)."""
+        """framing.FrameWriter.interrupted: whether the pipe took the current
+        send's frame (a write never waits, so a begun frame is finished here)."""
+        self._finish_frame()
         return self.committed
 
-    def _write_parts(self, header: bytes, payload) -> None:
-        written = 0
-        try:
-            self._write(header)
-            written = self.committed = 1
-            self._write(payload)
-        except BaseException:
-            if written == 1:  # e.g. Ctrl-C between the two: the frame began, so it is finished
-                self._write(payload)  # (a write never waits)
-            raise
+    def _finish_frame(self) -> None:
+        self._account()
+        if self._rest is not None:
+            self._write(self._rest, None)
 
-    def _write(self, data) -> None:
+    def _write(self, data, rest_after) -> None:
         """Hand ``data`` to the pipe; never waits (see the module's docstring)."""
+        self._account()
+        self._rest_after = rest_after
         try:
-            ov, err = _winapi.WriteFile(self._handle, data, overlapped=True)
+            self._issued.extend(starmap(_winapi.WriteFile, ((self._handle, data, True),)))
         except OSError as e:
             if e.winerror in PEER_GONE:
+                self._rest = None
                 raise self._closed_error() from None
             raise
-        if err == ERROR_IO_PENDING:
-            self._in_flight.append(ov)  # the Overlapped keeps the buffer alive until it completes
+        self._account()
+
+    def _account(self) -> None:
+        """Move the write just issued on: in flight if pending; committed; the rest of its frame."""
+        issued = self._issued
+        if issued:
+            ov, err = issued[0]
+            pending = [ov] if err == ERROR_IO_PENDING else []  # the Overlapped keeps the buffer alive
+            committed = 1 if self.current else self.committed
+            self._in_flight, self.committed, self._rest, issued[:] = (  # one statement: no call between
+                self._in_flight + pending, committed, self._rest_after, ())
 
     def _complete(self, deadline) -> bool:
         """Wait for the writes in flight to complete; False if the deadline passed first."""
@@ -401,61 +424,81 @@ class PipeFrameWriter:
         if self._in_flight:
             self._complete(Deadline(timeout))
 
+    def stop(self) -> None:
+        """Before the handle closes: close() has waited for the writes in flight, or given them up."""
+
     def _closed_error(self) -> Closed:
         return Closed(f"the receiver of {self._address} closed or died")
 
 
 class PipeFrameReader(FrameReader):
-    """Reads frames from an overlapped pipe handle: framing.FrameReader with overlapped reads."""
+    """Reads frames from an overlapped pipe handle: framing.FrameReader with overlapped reads.
+
+    Interrupts: the read in flight is state (``_reading``), put there by C
+    (``list.extend`` over ``starmap``) as ReadFile returns, and kept until its
+    bytes are in place; an exception while it waits leaves it in flight, and
+    the next call waits on it again. Its bytes and their count land in one
+    statement (no call between), as framing's do."""
 
     def _init_waiting(self, handle: int) -> None:
-        self._stash = b""  # bytes an interrupted read brought in after all
+        self._stash = b""  # bytes a read brought in beyond the room it was given
+        self._reading: list = []  # the overlapped read in flight: [(Overlapped, error)]
 
     @property
     def buffered(self) -> int:
+        self._stop_reading()
         return super().buffered + len(self._stash)
 
+    def stop(self) -> None:
+        """Before the handle closes: the read in flight must be over (its Overlapped may not outlive the handle)."""
+        self._stop_reading()
+
+    def _stop_reading(self) -> None:
+        """Cancel the read in flight; what it brought in goes to the stash."""
+        if self._reading:
+            ov = self._reading[0][0]
+            n = _cancel(ov)
+            self._stash, self._reading[:] = self._stash + (ov.getbuffer() or b"")[:n], ()
+
     def _read(self, into: memoryview, deadline, mid_frame: bool, landing: int) -> None:
-        """framing.FrameReader._read with overlapped reads (a handler raising
-        as ReadFile's result returns can lose that read: not yet as safe as POSIX)."""
+        self._settle()
         self._landing = landing
-        self._landed.append(self._read_count(into, deadline, mid_frame))
+        self._land_one(into, deadline, mid_frame)
         self._settle()
 
-    def _read_count(self, into: memoryview, deadline, mid_frame: bool) -> int:
-        """Read at least one byte into ``into``, waiting as ``deadline`` allows."""
+    def _land_one(self, into: memoryview, deadline, mid_frame: bool) -> None:
+        """Read at least one byte into ``into``, waiting as ``deadline`` allows; the count lands in _landed."""
         if self._stash:
             n = min(len(into), len(self._stash))
             into[:n] = self._stash[:n]
-            self._stash = self._stash[n:]
-            return n
+            self._stash, self._landed[:] = self._stash[n:], (n,)
+            return
         while True:
-            try:
-                ov, err = _winapi.ReadFile(self._fd, len(into), overlapped=True)
-            except OSError as e:
-                if e.winerror in PEER_GONE:
-                    raise self._end_of_stream(mid_frame) from None
-                raise
-            if err == ERROR_IO_PENDING:
+            if not self._reading:
                 try:
-                    arrived = wait_for(ov.event, deadline)
-                except BaseException:  # Ctrl-C: keep what the read brought in, for the next call
-                    if _cancel(ov):
-                        self._stash = ov.getbuffer() or b""
+                    self._reading.extend(starmap(_winapi.ReadFile, ((self._fd, len(into), True),)))
+                except OSError as e:
+                    if e.winerror in PEER_GONE:
+                        raise self._end_of_stream(mid_frame) from None
                     raise
-                if not arrived:
-                    if not _cancel(ov):
-                        raise Timeout(f"recv() on {self._address} timed out")
+            ov, err = self._reading[0]
+            if err == ERROR_IO_PENDING and not wait_for(ov.event, deadline) and not _cancel(ov):
+                self._reading[:] = ()
+                raise Timeout(f"recv() on {self._address} timed out")
             try:
-                n, err = ov.GetOverlappedResult(True)
+                n = ov.GetOverlappedResult(True)[0]
             except OSError as e:
+                self._reading[:] = ()
                 if e.winerror in PEER_GONE:
                     raise self._end_of_stream(mid_frame) from None
                 raise
             if n:
-                into[:n] = ov.getbuffer() or b""
-                return n
-            # a read that completed empty: nothing to take, wait again
+                data = ov.getbuffer() or b""
+                k = min(n, len(into))
+                into[:k] = data[:k]  # again, into the same place, if a handler raises before the next line
+                self._stash, self._reading[:], self._landed[:] = data[k:n], (), (k,)
+                return
+            self._reading[:] = ()  # a read that completed empty: nothing to take, read again
 
 
 class PipeHandles:

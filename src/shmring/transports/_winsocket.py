@@ -3,7 +3,8 @@
 A socket on Windows is a handle, not a C runtime file descriptor: there is
 no ``os.readv``/``os.writev`` on it and no ``poll``. The framers here are
 those of :mod:`shmring.framing` with the system calls swapped: ``send`` and
-``recv_into`` on a non-blocking socket, and ``select`` (which Windows has
+``recv_into`` on a non-blocking socket (their counts land by C, as
+``os.writev``'s and ``os.readv``'s do there), and ``select`` (which Windows has
 for sockets) in slices of at most 50 ms, because ``select`` there does not
 return for Ctrl-C; the handler runs between two slices. A frame up to 64 KiB
 goes out in one ``send`` (header and payload joined); a bigger one as its
@@ -62,17 +63,22 @@ class SocketFrameWriter(FrameWriter):
     def _init_waiting(self, handle: int) -> None:
         self._sock = _wrap(self, handle)
 
-    def _send_some(self, parts) -> int:
-        """Send from the start of ``parts`` (a frame or its rest) without waiting; bytes sent."""
+    def _write_once(self, parts, tail: bool) -> None:
+        """framing.FrameWriter._write_once with a socket send of the frame
+        (header and payload joined up to JOIN_LIMIT) or its rest; the count
+        lands in _landed by C, as there."""
+        self._writing_tail = tail
         data = parts[0]
         if len(parts) == 2 and len(data) + len(parts[1]) <= JOIN_LIMIT:
             data = b"".join(parts)
         try:
-            return self._sock.send(data)
+            self._landed.extend(map(self._sock.send, (data,)))
         except BlockingIOError:
-            return 0
-
-    _write_once = FrameWriter._write_once_by_return
+            return
+        except _PEER_GONE:
+            self._pending = self._frame = None
+            raise self._closed_error() from None
+        self._settle()
 
     def _wait(self, deadline) -> bool:
         return _select_in_slices(self._sock, deadline, writing=True)
@@ -84,16 +90,15 @@ class SocketFrameReader(FrameReader):
     def _init_waiting(self, handle: int) -> None:
         self._sock = _wrap(self, handle)
 
-    _land = FrameReader._land_by_return
-
-    def _read_some(self, into: memoryview) -> int:
-        """framing.FrameReader._read_some with a socket receive."""
+    def _land(self, into: memoryview) -> bool:
+        """framing.FrameReader._land with a socket receive: its count lands in _landed by C."""
         try:
-            return self._sock.recv_into(into)
+            self._landed.extend(map(self._sock.recv_into, (into,)))
         except BlockingIOError:
-            return -1
+            return False
         except _PEER_GONE:  # a peer that vanished: end of stream
-            return 0
+            self._landed.append(0)
+        return True
 
     def _wait(self, deadline) -> bool:
         return _select_in_slices(self._sock, deadline, writing=False)

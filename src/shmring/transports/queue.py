@@ -42,9 +42,8 @@ What multiprocessing.Queue cannot do, and so this transport does not:
   it buffered, so while the receiver lives but does not read, it waits (as
   ``Queue.join_thread`` does); if the receiver is gone it stops waiting.
 - An exception that a signal handler (Ctrl-C) raises inside
-  multiprocessing's own Python code (``Queue.put``, which ``send`` calls;
-  on Windows also ``Connection.recv_bytes``) can still lose or duplicate
-  that message.
+  multiprocessing's own Python code (``Queue.put``, which ``send`` calls)
+  can still lose or duplicate that message.
 
 Interrupts elsewhere lose nothing: the receiving end reads each frame with
 :mod:`._queue_frames`, so a ``recv`` interrupted (or timed out) in the middle
@@ -53,9 +52,10 @@ close; an exception leaving ``send`` says in ``sent`` whether the message was
 put. An endpoint serves one call at a time, as on every transport: a call
 that begins while another runs raises ConcurrentUse.
 
-On Windows the queue's pipe is a named pipe (multiprocessing's
+On Windows the queue's pipe is a message-mode named pipe (multiprocessing's
 PipeConnection); the receiving end holds its own duplicate of the read
-handle, waits in slices of at most 50 ms (so Ctrl-C is seen), and the
+handle, reads it with overlapped reads, waits in slices of at most 50 ms
+(so Ctrl-C is seen), and the
 receivers' liveness comes from :mod:`._winprocess`. Only spawn exists there.
 """
 
@@ -85,7 +85,7 @@ from ..channel import (
     concurrent_use,
 )
 from . import _open_ends
-from ._queue_frames import QueueFrames, WindowsQueueFrames
+from ._queue_frames import QueueFrames
 from ._held import CountedSends, HeldMessages
 from ._stream import DEFAULT_MAX_MESSAGE_SIZE, check_max_message_size
 
@@ -93,6 +93,7 @@ _WINDOWS = sys.platform == "win32"
 if _WINDOWS:
     import _winapi
 
+    from ._queue_frames import WindowsQueueFrames
     from ._winprocess import HolderTable, me
 else:
     from ._holders import HolderTable, me
