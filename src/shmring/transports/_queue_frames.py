@@ -208,7 +208,7 @@ class QueueFrames:
 if sys.platform == "win32":  # (mypy checks this part with --platform win32)
     import _winapi
 
-    from ._winpipe import ERROR_IO_PENDING, PEER_GONE, wait_for
+    from ._winpipe import ERROR_IO_PENDING, PEER_GONE, bytes_waiting, wait_for
 
     class WindowsQueueFrames(QueueFrames):
         """Windows: the queue's pipe is a message-mode named pipe: a read takes
@@ -232,6 +232,8 @@ if sys.platform == "win32":  # (mypy checks this part with --platform win32)
         def _read_frame(self, deadline: Deadline) -> None:
             while True:
                 if not self._reading:
+                    if not self._parts and deadline.remaining() == 0 and not bytes_waiting(self._handle):
+                        raise Timeout(f"recv() on {self._address} timed out")  # no read to start and cancel
                     size = _winapi.PeekNamedPipe(self._handle)[1] if self._parts else FIRST_READ  # then the rest of it
                     if sum(map(len, self._parts)) + size > self._limit:
                         raise Corrupt(

@@ -305,6 +305,14 @@ def wait_for(event: int, deadline: Deadline) -> bool:
             return False
 
 
+def bytes_waiting(handle: int) -> bool:
+    """Whether the pipe holds bytes to read now (True too if it broke: the read then says so)."""
+    try:
+        return _winapi.PeekNamedPipe(handle)[0] != 0
+    except OSError:
+        return True
+
+
 def _cancel(ov) -> int:
     """Cancel an overlapped operation and wait until it is over; the bytes it moved (it may have finished)."""
     try:
@@ -475,6 +483,8 @@ class PipeFrameReader(FrameReader):
             return
         while True:
             if not self._reading:
+                if deadline.remaining() == 0 and not bytes_waiting(self._fd):
+                    raise Timeout(f"recv() on {self._address} timed out")  # no read to start and cancel
                 try:
                     self._reading.extend(starmap(_winapi.ReadFile, ((self._fd, len(into), True),)))
                 except OSError as e:
