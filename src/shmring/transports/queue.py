@@ -41,9 +41,13 @@ What multiprocessing.Queue cannot do, and so this transport does not:
 - ``close`` of a sender waits until its feeder thread has written out what
   it buffered, so while the receiver lives but does not read, it waits (as
   ``Queue.join_thread`` does); if the receiver is gone it stops waiting.
-- An exception that a signal handler (Ctrl-C) raises inside
-  multiprocessing's own Python code (``Queue.put``, which ``send`` calls)
-  can still lose or duplicate that message.
+- ``send`` does what ``Queue.put`` does, on the queue's own semaphore,
+  condition and buffer, so that each step's result lands by C; an
+  exception that a signal handler (Ctrl-C) raises inside multiprocessing's
+  or threading's own Python code there (starting the feeder thread at the
+  first put, or notifying it after the message is buffered) cannot lose it
+  (at worst it waits for the next put or the close), but a first put so
+  interrupted may leave the feeder half started.
 
 Interrupts elsewhere lose nothing: the receiving end reads each frame with
 :mod:`._queue_frames`, so a ``recv`` interrupted (or timed out) in the middle
@@ -66,7 +70,6 @@ import multiprocessing.connection
 import multiprocessing.context
 import multiprocessing.util
 import os
-import queue as _queue
 import sys
 import time
 from itertools import starmap
@@ -150,7 +153,8 @@ class QueueSender(CountedSends, Sender):
         self.max_message_size = max_message_size
         self._bounded = bounded
         self._next_check = 0.0
-        self._put: list = []  # [None] once the current send's put returned: it was put
+        self._put: list = []  # [None] once the current send's message is in the feeder's buffer: it was put
+        self._place: list = []  # [True] while a place in the queue is taken for a message not yet buffered
         self._busy = False  # a call is running: one at a time (README: Reliability)
         self._sent_total = 0  # messages put, counted with no call after the put (CountedSends)
         _open_ends.add(self)
@@ -177,10 +181,15 @@ class QueueSender(CountedSends, Sender):
             if self._bounded:
                 self._put_in_slices(payload, timeout)
             else:  # never blocks: the feeder thread buffers it
-                put.extend(map(self._queue.put, (payload,)))  # put's None lands in put by C: no handler between
+                self._put_within(payload, None)
         except BaseException as e:
             sent = 1 if put else 0
             self._sent_total += sent
+            place = self._place
+            if place:  # a place taken for this message: it holds the message, or goes back
+                place[:] = ()
+                if not sent:
+                    self._queue._sem.release()
             try:  # set with no call: a second handler would run at a call and replace e
                 e.sent = sent  # type: ignore[attr-defined]
             except AttributeError:
@@ -207,15 +216,29 @@ class QueueSender(CountedSends, Sender):
         deadline = Deadline(timeout)
         while True:
             left = deadline.remaining()
-            try:
-                self._put.extend(starmap(self._queue.put, ((payload, True, SLICE if left is None else min(SLICE, left)),)))
+            if self._put_within(payload, SLICE if left is None else min(SLICE, left)):
                 return
-            except _queue.Full:
-                pass
             if deadline.remaining() == 0:
                 raise Timeout(f"send() on {self.address} timed out (the queue holds maxsize messages)")
             if self._receiver_gone():
                 raise self._closed_error()
+
+    def _put_within(self, payload: bytes, wait) -> bool:
+        """multiprocessing.Queue.put(payload, True, wait), with what each step
+        takes landing by C: the queue's place (``_place``), then the message in
+        the feeder's buffer (``_put``); False if no place came within ``wait``."""
+        q, place = self._queue, self._place
+        if not place:  # (one left by an interrupted send is used again)
+            place.extend(filter(None, starmap(q._sem.acquire, ((True, wait),))))
+            if not place:
+                return False
+        with q._notempty._lock:  # the Condition's own lock, whose C __enter__ no handler can split from the with
+            if q._thread is None:
+                q._start_thread()
+            self._put.extend(map(q._buffer.append, (payload,)))  # buffered: the feeder thread writes it
+            place[:] = ()
+            q._notempty.notify()
+        return True
 
     def _closed_error(self) -> Closed:
         return Closed(f"the receiver of {self.address} closed or died")
