@@ -52,6 +52,13 @@ def second_receiver(rx):
     return queue_transport.QueueReceiver(reader, rx._rlock, rx._slots, rx._receivers, rx.max_message_size, holder)
 
 
+def cut_frame(rx, pipe, whole: bytes, at: int) -> None:
+    """Write the first ``at`` bytes of the frame ``whole``; rx's recv times out in the middle of it."""
+    pipe.write(whole[:at], 1)
+    with pytest.raises(shmring.Timeout):
+        rx.recv(timeout=SHORT)
+
+
 @pytest.fixture
 def queue():
     tx, rx = shmring.pair("queue", max_message_size=1 << 20)
@@ -63,9 +70,7 @@ def test_a_frame_cut_by_a_timeout_is_finished_by_the_next_call(queue):
     tx, rx, pipe = queue
     whole = frame(b"x" * 1000)
     for cut in (2, 4, 5, 600):
-        pipe.write(whole[:cut], 1)
-        with pytest.raises(shmring.Timeout):
-            rx.recv(timeout=SHORT)
+        cut_frame(rx, pipe, whole, cut)
         pipe.write(whole[cut:])
         assert rx.recv(timeout=SHORT) == b"x" * 1000
 
@@ -74,9 +79,7 @@ def test_while_a_frame_is_cut_the_other_receivers_wait_for_the_lock(queue):
     tx, rx, pipe = queue
     other = second_receiver(rx)
     whole = frame(b"first")
-    pipe.write(whole[:6], 1)
-    with pytest.raises(shmring.Timeout):
-        rx.recv(timeout=SHORT)
+    cut_frame(rx, pipe, whole, 6)
     pipe.write(whole[6:] + frame(b"second"), 1)
     with pytest.raises(shmring.Timeout, match="another receiver"):
         other.recv(timeout=SHORT)  # it would read the middle of "first" as a frame's start
@@ -89,9 +92,7 @@ def test_close_finishes_a_cut_frame_so_the_other_receivers_go_on(queue):
     tx, rx, pipe = queue
     other = second_receiver(rx)
     whole = frame(b"dropped by close")
-    pipe.write(whole[:7], 1)
-    with pytest.raises(shmring.Timeout):
-        rx.recv(timeout=SHORT)
+    cut_frame(rx, pipe, whole, 7)
     pipe.write(whole[7:])
     tx.send(b"next")
     rx.close()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from itertools import starmap
 
-from ..channel import ChannelError, Closed, check_count, concurrent_use
+from ..channel import BufferTooSmall, ChannelError, Closed, check_count, concurrent_use
 
 _NO_ARGUMENTS = ((),)  # starmap(f, _NO_ARGUMENTS): f() once, called from C
 
@@ -65,6 +65,19 @@ class HeldMessages:
 
     def __iter__(self):
         return held_first(self.recv, self._held)
+
+
+def copy_into(target: memoryview, message: bytes) -> int:
+    """recv_into's copy of a message it holds: its size, or BufferTooSmall (the message stays held)."""
+    size = len(message)
+    if size > len(target):
+        raise BufferTooSmall(
+            f"recv_into() got a buffer of {len(target)} bytes for a message of {size}; "
+            "it stays queued: call again with a larger buffer",
+            size,
+        )
+    target[:size] = message
+    return size
 
 
 def held_first(recv, held: list):

@@ -132,10 +132,17 @@ class QueueFrames:
             self._begin_body(_LONG.unpack_from(self._head, _SHORT.size)[0])
         self._fill(memoryview(self._body), deadline)
         data = ForkingPickler.loads(self._body)
-        if type(data) is not bytes or len(data) > self._max:
+        bad = self._bad_payload(data)
+        if bad is not None:
             self._body, self._part, self._filled, self._slot_owed = _EMPTY, HEAD, 0, True  # dropped: the next frame is whole
-            raise Corrupt(f"{self._address}: got a {type(data).__name__} that no shmring sender puts; it was dropped")
+            raise bad
         self.whole, self._body, self._part, self._filled, self._slot_owed = data, _EMPTY, HEAD, 0, True
+
+    def _bad_payload(self, data) -> Corrupt | None:
+        """Corrupt for an unpickled payload that no shmring sender puts (it is dropped), else None."""
+        if type(data) is bytes and len(data) <= self._max:
+            return None
+        return Corrupt(f"{self._address}: got a {type(data).__name__} that no shmring sender puts; it was dropped")
 
     def _begin_body(self, n: int) -> None:
         if not 0 <= n <= self._limit:
@@ -208,7 +215,7 @@ class QueueFrames:
 if sys.platform == "win32":  # (mypy checks this part with --platform win32)
     import _winapi
 
-    from ._winpipe import ERROR_IO_PENDING, PEER_GONE, bytes_waiting, wait_for
+    from ._winpipe import ERROR_IO_PENDING, PEER_GONE, _cancel, bytes_waiting, wait_for
 
     class WindowsQueueFrames(QueueFrames):
         """Windows: the queue's pipe is a message-mode named pipe: a read takes
@@ -216,9 +223,6 @@ if sys.platform == "win32":  # (mypy checks this part with --platform win32)
         next. The read in flight (``_reading``) and the parts read (``_parts``)
         are state, put there by C or in statements with no call between, as on
         POSIX; a message read in parts keeps the read lock until it is whole."""
-
-        def __init__(self, connection, lock, slots, address: str, max_message_size: int):
-            super().__init__(connection.fileno(), lock, slots, address, max_message_size)
 
         def _init_waiting(self, fd: int) -> None:
             self._handle = fd
@@ -264,26 +268,17 @@ if sys.platform == "win32":  # (mypy checks this part with --platform win32)
                     self._reading[:] = ()  # a read that completed empty: read again
                     continue
                 data = ForkingPickler.loads(b"".join(self._parts + [part]))
-                if type(data) is not bytes or len(data) > self._max:
+                bad = self._bad_payload(data)
+                if bad is not None:
                     self._parts, self._reading[:], self._slot_owed = [], (), True
-                    raise Corrupt(f"{self._address}: got a {type(data).__name__} that no shmring sender puts; it was dropped")
+                    raise bad
                 self.whole, self._parts, self._reading[:], self._slot_owed = data, [], (), True
                 return
 
         def _settle_at_boundary(self) -> None:
             """After an exception: cancel a read in flight; if it took nothing, no frame was begun."""
-            if self._reading:
-                ov = self._reading[0][0]
-                try:
-                    ov.cancel()
-                except OSError:
-                    pass  # it completed
-                try:
-                    got = ov.GetOverlappedResult(True)[0]
-                except OSError:  # cancelled (ERROR_OPERATION_ABORTED), or the pipe broke: nothing taken
-                    got = 0
-                if not got:
-                    self._reading[:] = ()
+            if self._reading and not _cancel(self._reading[0][0]):
+                self._reading[:] = ()
 
         def forget(self) -> None:
             super().forget()

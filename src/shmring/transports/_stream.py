@@ -33,7 +33,6 @@ import weakref
 
 from .._buffers import message_view, writable_view
 from ..channel import (
-    BufferTooSmall,
     ChannelError,
     Closed,
     MessageTooLarge,
@@ -45,7 +44,7 @@ from ..channel import (
 )
 from ..framing import FrameReader, FrameWriter
 from . import _open_ends
-from ._held import CountedSends, HeldMessages
+from ._held import CountedSends, HeldMessages, copy_into
 
 DEFAULT_MAX_MESSAGE_SIZE = 16 << 20
 
@@ -312,15 +311,7 @@ class StreamReceiver(HeldMessages, _StreamEndpoint, Receiver):
             target = writable_view(buffer)
             held = self._held
             if held:
-                message = held[0]
-                size = len(message)
-                if size > len(target):
-                    raise BufferTooSmall(
-                        f"recv_into() got a buffer of {len(target)} bytes for a message of {size}; "
-                        "it stays queued: call again with a larger buffer",
-                        size,
-                    )
-                target[:size] = message
+                size = copy_into(target, held[0])
                 del held[0]  # no call from here to the return: a handler cannot drop it
                 return size
             reader = self._framer

@@ -76,7 +76,6 @@ from itertools import starmap
 
 from .._buffers import message_view, writable_view
 from ..channel import (
-    BufferTooSmall,
     ChannelError,
     Closed,
     Deadline,
@@ -88,8 +87,8 @@ from ..channel import (
     concurrent_use,
 )
 from . import _open_ends
+from ._held import CountedSends, HeldMessages, copy_into
 from ._queue_frames import QueueFrames
-from ._held import CountedSends, HeldMessages
 from ._stream import DEFAULT_MAX_MESSAGE_SIZE, check_max_message_size
 
 _WINDOWS = sys.platform == "win32"
@@ -292,11 +291,10 @@ class QueueReceiver(HeldMessages, Receiver):
         self._held: list = []  # messages an interrupted recv_many took, delivered first
         self._busy = False  # a call is running: one at a time (README: Reliability), tested and set with no call between
         self.max_message_size = max_message_size
-        if _WINDOWS:
-            self._frames = WindowsQueueFrames(reader, rlock, slots, self.address, max_message_size)
-        else:
+        if not _WINDOWS:
             os.set_blocking(reader.fileno(), False)  # the frames wait with poll() (every copy of the read end does)
-            self._frames = QueueFrames(reader.fileno(), rlock, slots, self.address, max_message_size)
+        frames = WindowsQueueFrames if _WINDOWS else QueueFrames
+        self._frames = frames(reader.fileno(), rlock, slots, self.address, max_message_size)
         _open_ends.add(self)
 
     def recv(self, *, timeout=None) -> bytes:
@@ -326,14 +324,14 @@ class QueueReceiver(HeldMessages, Receiver):
             target = writable_view(buffer)
             held = self._held
             if held:
-                size = _copy_into(target, held[0])
+                size = copy_into(target, held[0])
                 del held[0]  # no call from here to the return: a handler cannot drop it
                 return size
             if self._closed:
                 self._check_open("recv_into")
             frames = self._frames
             frames.fetch(Deadline(timeout))
-            size = _copy_into(target, frames.whole)
+            size = copy_into(target, frames.whole)
             frames.whole = None
             return size
         finally:
@@ -385,18 +383,6 @@ class QueueReceiver(HeldMessages, Receiver):
 
 
 _NOW = Deadline(0)  # a deadline already passed: take only what is there
-
-
-def _copy_into(target: memoryview, message: bytes) -> int:
-    size = len(message)
-    if size > len(target):
-        raise BufferTooSmall(
-            f"recv_into() got a buffer of {len(target)} bytes for a message of {size}; "
-            "it stays queued: call again with a larger buffer",
-            size,
-        )
-    target[:size] = message
-    return size
 
 
 def _rebuild_receiver(reader, rlock, slots, receivers, max_message_size, origin):

@@ -341,16 +341,17 @@ class _ShmEndpoint:
         that the child's death before it unpickles closes the end."""
         from multiprocessing.context import get_spawning_popen  # loaded by whoever pickles for a child
 
-        self._hand_over()
         origin = self._export()
         popen = get_spawning_popen()
         if popen is not None:
             self._in_transit.append((popen, origin))
-            self._hand_over()
+        self._hand_over()  # this copy, where the child exists already, and those of earlier pickles
         return (origin.pid, origin.holder, origin.start_time, origin.tag)
 
     def _hand_over(self) -> None:
         """Count each copy in transit to a started child under that child."""
+        if not self._in_transit:
+            return
         waiting = []
         for popen, origin in self._in_transit:
             pid = getattr(popen, "pid", None)
